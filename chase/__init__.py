@@ -1,0 +1,1 @@
+"""The ``chase`` command line."""

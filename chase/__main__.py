@@ -1,0 +1,3 @@
+from chase.cli import main
+
+raise SystemExit(main())

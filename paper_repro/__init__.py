@@ -1,0 +1,1 @@
+"""One entry per paper figure/table and our extensions."""

@@ -1,0 +1,39 @@
+"""DESIGN.md's dependency rules, checked in fresh interpreters."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("package", ["rewards", "theory", "sim"])
+def test_core_packages_import_without_torch_or_trl(package):
+    code = (
+        f"import importlib, pkgutil, sys; import {package} as p\n"
+        "for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = sorted(k for k in ('torch', 'trl', 'transformers') if k in sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sim_never_imports_theory():
+    code = (
+        "import importlib, pkgutil, sys, sim\n"
+        "for m in pkgutil.walk_packages(sim.__path__, 'sim.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "assert 'theory' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_rewards_imports_nothing_of_ours():
+    code = (
+        "import importlib, pkgutil, sys, rewards\n"
+        "for m in pkgutil.walk_packages(rewards.__path__, 'rewards.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "ours = {'theory', 'sim', 'rft', 'figures', 'paper_repro', 'chase'}\n"
+        "assert not ours & set(sys.modules), ours & set(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

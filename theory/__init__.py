@@ -1,0 +1,1 @@
+"""Closed forms and exact finite-K results for tilt and best-of-n under quantile misspecification."""
