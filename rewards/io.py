@@ -86,7 +86,9 @@ def read_jsonl(path: str | os.PathLike, tolerate_partial_tail: bool = True) -> l
     path = Path(path)
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Split on "\n" only: str.splitlines() would also split inside records on U+2028, U+0085, ...
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     out = []
     for i, line in enumerate(lines):
         if not line.strip():

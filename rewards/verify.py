@@ -1,0 +1,258 @@
+"""Verifiers: (prompt, response, rubric) -> one verdict per criterion, in ONE call per response.
+
+:class:`Verifier` is the protocol every verifier follows (the rule verifier here, the simulated verifier in
+``sim``, LLM judges in ``rft``). :class:`RuleVerifier` checks the machine-checkable ``Criterion.check``
+specs below; a criterion whose check it cannot use gets UNKNOWN (never NO).
+
+Check specs (a JSON object; every rule key present must hold, then ``"negate": true`` inverts the result):
+
+``{"any": [p, ...]}``                      at least one phrase occurs
+``{"all": [p, ...]}``                      every phrase occurs
+``{"none": [p, ...]}``                     no phrase occurs (forbidden phrases)
+``{"regex": "pattern"}``                   ``re.search`` finds the pattern (case-insensitive)
+``{"min_words": n}`` / ``{"max_words": n}``  word count (whitespace-separated tokens) >= n / <= n
+``{"count": {"phrase": p, "min": a, "max": b}}``  number of non-overlapping occurrences of p in [a, b]
+                                           (``min``/``max`` optional, at least one given)
+
+Phrases match case-insensitively, as whole words at their ends (``"CT"`` matches "a CT scan", not "fact"),
+and any run of whitespace in a phrase matches any run of whitespace in the response.
+
+A check with no rule key (e.g. the rubric world's ``{"property": 3}``) or with a key RuleVerifier does not
+know is not usable: every key must hold and an unknown key cannot be checked, so the verdict is UNKNOWN.
+A rule key with a malformed value (a bad regex, a non-list ``any``) raises :class:`CheckSpecError` when the
+rubric is compiled (the rubric readers report it with file/record/field).
+
+Responses are graded as data: the text of a response is only ever matched against the spec. A response
+``None`` (missing) gets UNKNOWN for every criterion; other non-string responses raise ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from rewards.rubric import NO, UNKNOWN, YES, Rubric
+
+__all__ = [
+    "RULE_KEYS",
+    "CheckSpecError",
+    "RuleVerifier",
+    "Verifier",
+    "compile_check",
+    "verify_with",
+]
+
+RULE_KEYS: tuple[str, ...] = ("any", "all", "none", "regex", "min_words", "max_words", "count")
+_MODIFIERS = ("negate",)
+
+
+class CheckSpecError(ValueError):
+    """A check spec whose rule keys have malformed values. The message names the key."""
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Anything that grades responses against rubrics.
+
+    ``verify(prompt, response, rubric) -> np.ndarray`` int8 of shape (C,), values YES/NO/UNKNOWN, covering
+    every criterion in one call. ``verify_many(items) -> list`` of those, one per (prompt, response, rubric)
+    item, in order; implementations batch however they like (group by rubric, concurrent HTTP, a cache).
+    """
+
+    name: str
+
+    def verify(self, prompt: str, response: Any, rubric: Rubric) -> np.ndarray: ...
+
+    def verify_many(self, items: Sequence[tuple[str, Any, Rubric]]) -> list[np.ndarray]: ...
+
+
+def verify_with(verifier: Verifier, items: Sequence[tuple[str, Any, Rubric]]) -> list[np.ndarray]:
+    """``verifier.verify_many(items)`` with its output checked: one int8 (C,) array per item, codes only.
+    Raises ``ValueError`` naming the item when a verifier breaks the protocol."""
+    out = verifier.verify_many(items)
+    if len(out) != len(items):
+        raise ValueError(f"verifier {verifier.name!r} returned {len(out)} verdict arrays for {len(items)} items")
+    checked = []
+    for k, (v, (_p, _r, rubric)) in enumerate(zip(out, items, strict=True)):
+        a = np.asarray(v)
+        if a.shape != (len(rubric.criteria),) or (a.size and not np.isin(a, (YES, NO, UNKNOWN)).all()):
+            raise ValueError(f"verifier {verifier.name!r}: item {k}: verdicts {a!r} are not (C,)={len(rubric)} codes")
+        checked.append(a.astype(np.int8, copy=False))
+    return checked
+
+
+# --------------------------------------------------------------------------------------------------------------
+# compiling check specs
+
+_Test = Callable[["_Text"], bool]
+
+
+class _Text:
+    """A response prepared once for all criteria of a rubric (word count cached)."""
+
+    __slots__ = ("_words", "text")
+
+    def __init__(self, text: str):
+        self.text = text
+        self._words: int | None = None
+
+    @property
+    def words(self) -> int:
+        if self._words is None:
+            self._words = len(self.text.split())
+        return self._words
+
+
+def _phrase_pattern(phrase: str) -> str:
+    parts = [re.escape(p) for p in phrase.split()]
+    body = r"\s+".join(parts)
+    # whole-word boundaries only where the phrase itself starts/ends with a word character
+    left = r"(?<!\w)" if re.match(r"\w", phrase.strip()) else ""
+    right = r"(?!\w)" if re.search(r"\w$", phrase.strip()) else ""
+    return f"{left}{body}{right}"
+
+
+def _phrases(spec: Any, key: str) -> list[str]:
+    if isinstance(spec, str):
+        spec = [spec]
+    if not isinstance(spec, list) or not spec or not all(isinstance(p, str) and p.strip() for p in spec):
+        raise CheckSpecError(f"check {key!r} must be a non-empty list of non-empty strings, got {spec!r}")
+    return spec
+
+
+def _nonneg_int(x: Any, key: str) -> int:
+    ok = not isinstance(x, bool) and isinstance(x, int | float)
+    try:
+        ok = ok and math.isfinite(x) and x >= 0 and x == int(x)
+    except OverflowError:  # an int too large for a float
+        ok = False
+    if not ok:
+        raise CheckSpecError(f"check {key!r} must be a non-negative integer, got {x!r}")
+    return int(x)
+
+
+def compile_check(spec: Any) -> _Test | None:
+    """Compile a check spec into ``test(text) -> bool``, or None when RuleVerifier cannot use it (no rule
+    key, or a key it does not know). Raises :class:`CheckSpecError` on malformed rule values."""
+    if spec is None or not isinstance(spec, dict):
+        return None
+    keys = set(spec)
+    if not keys & set(RULE_KEYS) or keys - set(RULE_KEYS) - set(_MODIFIERS):
+        return None
+    negate = spec.get("negate", False)
+    if not isinstance(negate, bool):
+        raise CheckSpecError(f"check 'negate' must be true or false, got {negate!r}")
+    tests: list[_Test] = []
+    if "any" in spec:
+        rx = re.compile("|".join(_phrase_pattern(p) for p in _phrases(spec["any"], "any")), re.IGNORECASE)
+        tests.append(lambda t, rx=rx: rx.search(t.text) is not None)
+    if "all" in spec:
+        rxs = [re.compile(_phrase_pattern(p), re.IGNORECASE) for p in _phrases(spec["all"], "all")]
+        tests.append(lambda t, rxs=rxs: all(r.search(t.text) is not None for r in rxs))
+    if "none" in spec:
+        rx = re.compile("|".join(_phrase_pattern(p) for p in _phrases(spec["none"], "none")), re.IGNORECASE)
+        tests.append(lambda t, rx=rx: rx.search(t.text) is None)
+    if "regex" in spec:
+        pat = spec["regex"]
+        if not isinstance(pat, str) or not pat:
+            raise CheckSpecError(f"check 'regex' must be a non-empty string, got {pat!r}")
+        try:
+            rx = re.compile(pat, re.IGNORECASE)
+        except re.error as e:
+            raise CheckSpecError(f"check 'regex' {pat!r} does not compile: {e}") from None
+        tests.append(lambda t, rx=rx: rx.search(t.text) is not None)
+    if "min_words" in spec:
+        n = _nonneg_int(spec["min_words"], "min_words")
+        tests.append(lambda t, n=n: t.words >= n)
+    if "max_words" in spec:
+        n = _nonneg_int(spec["max_words"], "max_words")
+        tests.append(lambda t, n=n: t.words <= n)
+    if "count" in spec:
+        c = spec["count"]
+        if not isinstance(c, dict) or "phrase" not in c or not (set(c) - {"phrase"}) <= {"min", "max"} \
+                or not ({"min", "max"} & set(c)):
+            raise CheckSpecError(f"check 'count' must be {{'phrase': p, 'min': a, 'max': b}} (min or max), got {c!r}")
+        p = c["phrase"]
+        if not isinstance(p, str) or not p.strip():
+            raise CheckSpecError(f"check 'count.phrase' must be a non-empty string, got {p!r}")
+        lo = _nonneg_int(c["min"], "count.min") if "min" in c else 0
+        hi = _nonneg_int(c["max"], "count.max") if "max" in c else None
+        if hi is not None and hi < lo:
+            raise CheckSpecError(f"check 'count' has max {hi} < min {lo}")
+        rx = re.compile(_phrase_pattern(p), re.IGNORECASE)
+
+        def _count(t: _Text, rx=rx, lo=lo, hi=hi) -> bool:
+            k = sum(1 for _ in rx.finditer(t.text))
+            return k >= lo and (hi is None or k <= hi)
+
+        tests.append(_count)
+    if negate:
+        return lambda t: not all(f(t) for f in tests)
+    return lambda t: all(f(t) for f in tests)
+
+
+class RuleVerifier:
+    """Grades text responses with the criteria's ``check`` specs (see the module docstring).
+
+    Compiled checks are cached per rubric (rubrics are hashable values), so ``verify_many`` compiles each
+    distinct rubric once and prepares each response once for all its criteria.
+    """
+
+    name = "rule"
+
+    def __init__(self, cache_size: int = 4096):
+        self._cache: dict[Rubric, list[_Test | None]] = {}
+        self._cache_size = cache_size
+
+    def compiled(self, rubric: Rubric) -> list[_Test | None]:
+        """The compiled tests of ``rubric`` (None where a criterion has no usable check)."""
+        tests = self._cache.get(rubric)
+        if tests is None:
+            tests = []
+            for i, c in enumerate(rubric.criteria):
+                try:
+                    tests.append(compile_check(c.check))
+                except CheckSpecError as e:
+                    raise CheckSpecError(f"criterion {i} ({c.text[:40]!r}): {e}") from None
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[rubric] = tests
+        return tests
+
+    def usable(self, rubric: Rubric) -> np.ndarray:
+        """(C,) bool: which criteria this verifier can check."""
+        return np.array([t is not None for t in self.compiled(rubric)], dtype=bool)
+
+    def _grade(self, tests: list[_Test | None], response: Any, k: int) -> np.ndarray:
+        out = np.full(len(tests), UNKNOWN, dtype=np.int8)
+        if response is None:
+            return out
+        if not isinstance(response, str):
+            raise TypeError(f"RuleVerifier grades text; item {k} has a {type(response).__name__} response")
+        t = _Text(response)
+        for i, f in enumerate(tests):
+            if f is not None:
+                out[i] = YES if f(t) else NO
+        return out
+
+    def verify(self, prompt: str, response: Any, rubric: Rubric) -> np.ndarray:
+        """(C,) int8 verdicts for one response."""
+        return self._grade(self.compiled(rubric), response, 0)
+
+    def verify_many(self, items: Sequence[tuple[str, Any, Rubric]]) -> list[np.ndarray]:
+        """One (C,) int8 array per item, in order; items are grouped by rubric so each compiles once."""
+        out: list[np.ndarray | None] = [None] * len(items)
+        groups: dict[int, list[int]] = {}
+        rubrics: dict[int, Rubric] = {}
+        for k, (_prompt, _response, rubric) in enumerate(items):
+            groups.setdefault(id(rubric), []).append(k)
+            rubrics[id(rubric)] = rubric
+        for rid, ks in groups.items():
+            tests = self.compiled(rubrics[rid])
+            for k in ks:
+                out[k] = self._grade(tests, items[k][1], k)
+        return out  # type: ignore[return-value]
