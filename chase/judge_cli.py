@@ -1,0 +1,172 @@
+"""``chase judge``: serve a local model over an OpenAI-compatible API; build LLM judges/proposers for the CLI.
+
+    chase judge serve --model PATH [--gguf-file FILE] [--host 127.0.0.1] [--port 8000] [--latency-ms 0]
+                      [--batch-size 8] [--max-new-tokens 256] [--served-model-name NAME] [--device cpu]
+    chase judge serve --oracle [--port 8000] [--latency-ms 50]      # no model: deterministic test judge
+
+The server prints one JSON line (``{"base_url": ..., "model": ...}``) when it is listening, then serves
+``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /health`` until interrupted.
+
+This module also supplies the ``openai`` and ``transformers`` verifiers and the ``openai`` proposer of
+``chase rubric`` (:func:`openai_verifier`, :func:`transformers_verifier`, :func:`openai_proposer`, registered
+there), and the shared flags ``--base-url --model --api-key-env --judge-cache`` (:func:`add_llm_arguments`,
+:func:`llm_options`). ``--judge-arg`` / ``--proposer-arg`` KEY=VALUE options override them per component,
+e.g. a cheaper verifier model than the proposer's: ``--judge-arg model=gpt-4.1-mini``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+from typing import Any
+
+from rewards.io import emit
+
+__all__ = ["add_llm_arguments", "llm_options", "main", "openai_proposer", "openai_verifier",
+           "transformers_verifier"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# factories for chase rubric (options: a dict of KEY=VALUE settings)
+
+
+def _config(cls: type, options: dict[str, Any], what: str, extra: tuple[str, ...] = ()) -> tuple[Any, dict]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - names - set(extra))
+    if unknown:
+        raise SystemExit(f"chase: unknown {what} option(s) {unknown}; known: {sorted(names | set(extra))}")
+    kw = {k: v for k, v in options.items() if k in names}
+    if "weight_range" in kw:
+        kw["weight_range"] = tuple(kw["weight_range"])
+    try:
+        return cls(**kw), {k: v for k, v in options.items() if k in extra}
+    except (TypeError, ValueError) as e:
+        raise SystemExit(f"chase: bad {what} options: {e}") from None
+
+
+def openai_verifier(options: dict[str, Any]):
+    """``--judge openai``: :class:`rft.judges.OpenAICompatibleJudge`; options are :class:`rft.judges.JudgeConfig`
+    fields plus ``cache`` (a SQLite verdict cache path)."""
+    from rft.cache import VerdictCache
+    from rft.judges import JudgeConfig, OpenAICompatibleJudge
+
+    config, extra = _config(JudgeConfig, options, "openai judge", ("cache",))
+    cache = VerdictCache(extra["cache"]) if extra.get("cache") else None
+    return OpenAICompatibleJudge(config, cache=cache)
+
+
+def transformers_verifier(options: dict[str, Any]):
+    """``--judge transformers``: :class:`rft.judges.TransformersJudge`; options ``model`` (a local folder),
+    ``gguf_file``, ``device``, ``batch_size``, ``max_new_tokens``, ``criteria_per_call``, ``cache``."""
+    from rft.cache import VerdictCache
+    from rft.judges import TransformersJudge
+
+    known = {"model", "gguf_file", "device", "batch_size", "max_new_tokens", "criteria_per_call", "cache"}
+    # the shared LLM flags also carry HTTP settings; a local judge has no use for them
+    opts = {k: v for k, v in options.items() if k not in ("base_url", "api_key_env")}
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise SystemExit(f"chase: unknown transformers judge option(s) {unknown}; known: {sorted(known)}")
+    if not opts.get("model"):
+        raise SystemExit("chase: --judge transformers needs --model PATH (or --judge-arg model=PATH)")
+    cache = VerdictCache(opts["cache"]) if opts.get("cache") else None
+    return TransformersJudge.from_pretrained(
+        opts["model"], gguf_file=opts.get("gguf_file"), device=opts.get("device", "cpu"),
+        batch_size=int(opts.get("batch_size", 8)), max_new_tokens=int(opts.get("max_new_tokens", 256)),
+        criteria_per_call=opts.get("criteria_per_call"), cache=cache)
+
+
+def openai_proposer(options: dict[str, Any]):
+    """``--proposer openai``: :class:`rft.proposer.OpenAICompatibleProposer`; options are
+    :class:`rft.proposer.ProposerConfig` fields (``cache`` is ignored: proposals are not cached)."""
+    from rft.proposer import OpenAICompatibleProposer, ProposerConfig
+
+    options = {k: v for k, v in options.items() if k != "cache"}
+    config, _ = _config(ProposerConfig, options, "openai proposer")
+    return OpenAICompatibleProposer(config)
+
+
+def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags shared by LLM judges and proposers (per-component ``--judge-arg``/``--proposer-arg`` win)."""
+    g = parser.add_argument_group("LLM judge / proposer (--judge openai|transformers, --proposer openai)")
+    g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--model", help="model name sent to the server (transformers judge: a local model folder)")
+    g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key "
+                                         "(default OPENAI_API_KEY; the key itself is never logged or written)")
+    g.add_argument("--judge-cache", help="SQLite verdict cache file (shared across runs and processes)")
+    g.add_argument("--max-concurrency", type=int, help="requests in flight at once (default 16)")
+
+
+def llm_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options from the shared LLM flags that were given (empty when none were)."""
+    out: dict[str, Any] = {}
+    for flag, key in (("base_url", "base_url"), ("model", "model"), ("api_key_env", "api_key_env"),
+                      ("judge_cache", "cache"), ("max_concurrency", "max_concurrency")):
+        v = getattr(args, flag, None)
+        if v is not None:
+            out[key] = v
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# chase judge serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rft.judge_server import JudgeServer, OracleBackend, TransformersBackend
+
+    if args.oracle:
+        backend = OracleBackend()
+    else:
+        from rft.judges import LocalChatModel
+
+        lm = LocalChatModel.from_pretrained(args.model, gguf_file=args.gguf_file, device=args.device,
+                                            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+        backend = TransformersBackend(lm, batch_wait_ms=args.batch_wait_ms)
+    server = JudgeServer(backend, host=args.host, port=args.port, latency_ms=args.latency_ms,
+                         model_name=args.served_model_name)
+
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    emit({"base_url": server.base_url, "model": server._httpd.model_name, "latency_ms": args.latency_ms})
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server._httpd.server_close()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="chase judge", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="serve a local model (or the oracle) over /v1/chat/completions")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="local model folder (transformers format, or with --gguf-file)")
+    src.add_argument("--oracle", action="store_true", help="no model: answer judge prompts deterministically")
+    s.add_argument("--gguf-file", help="a GGUF file inside --model (needs the gguf package)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
+    s.add_argument("--latency-ms", type=float, default=0.0, help="extra delay per request (benchmarks)")
+    s.add_argument("--batch-size", type=int, default=8, help="requests generated together")
+    s.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait this long to fill a batch")
+    s.add_argument("--max-new-tokens", type=int, default=256)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--served-model-name", help="model name reported to clients (default: the folder name)")
+    s.set_defaults(func=cmd_serve)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
