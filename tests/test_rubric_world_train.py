@@ -1,0 +1,96 @@
+"""Bradley-Terry models and GRPO training in the rubric world."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sim.bt import BTConfig, bt_pairs, bt_proxy, fit_bt_many
+from sim.rubric_train import (
+    ProxyArrays,
+    TrainConfig,
+    _hash_uniform,
+    _kl,
+    linear_proxy,
+    rubric_proxy,
+    stack_proxies,
+    train,
+    train_many,
+)
+from sim.rubric_world import PROPERTIES, SIGN, SimVerifier, WorldConfig, make_world
+
+train = jax.jit(train, static_argnames=("config",))
+STYLE = [k for k, p in enumerate(PROPERTIES) if p.kind == "style"]
+SMALL = TrainConfig(steps=40, group_size=8)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(jax.random.key(21), WorldConfig(n_prompts=16, n_diverse=4))
+
+
+def _stack(*pairs):
+    return type(pairs[0])(*(np.stack(z) for z in zip(*pairs, strict=True)))
+
+
+def test_bt_on_artifact_confounded_pairs_weights_the_artifact(world):
+    cfg = BTConfig.perfect_perception(pairs_per_prompt=32, steps=300)
+    on, off = bt_pairs(world, jax.random.key(0), "on", cfg), bt_pairs(world, jax.random.key(0), "off", cfg)
+    w_on, w_off = np.asarray(fit_bt_many(_stack(on, off), world.n_prompts, cfg))
+    # the great model's house style is confounded with quality in off-policy pairs only
+    assert w_off[:, STYLE].mean() > 0.2
+    assert w_off[:, STYLE].mean() > w_on[:, STYLE].mean() + 0.15
+    # both get the sign of the common facts and of the penalties right on average (tail facts are too rare
+    # in base responses for the on-policy model to be sure of them)
+    common = np.array([p.kind in ("fact", "penalty") for p in PROPERTIES])
+    for w in (w_on, w_off):
+        assert np.all(np.sign(w.mean(0)[common]) == SIGN[common])
+    # zero-weight padding pairs change nothing (pair sets of different sizes share one vmapped fit)
+    both = bt_pairs(world, jax.random.key(3), "both", cfg)
+    w_pad, _ = np.asarray(fit_bt_many(_stack(on.padded(both.y.shape[0]), both), world.n_prompts, cfg))
+    np.testing.assert_allclose(w_pad, w_on, atol=1e-3)
+    px = bt_proxy(w_on, BTConfig())
+    assert px.fpr.shape == (world.n_prompts, len(PROPERTIES)) and np.allclose(px.fpr, px.fnr)
+    assert px.fpr.max() > 0 and np.all(px.fpr[:, STYLE] == 0)
+
+
+def test_training_increases_the_proxy_and_starts_at_the_base(world):
+    px = rubric_proxy(world.initial_rubrics, SimVerifier(world), 12)
+    log = train(jax.random.key(0), world.base_logits(), px, world.gold_weights, SMALL)
+    proxy = np.asarray(log.proxy)
+    assert proxy[-10:].mean() > proxy[:5].mean() + 0.05
+    assert float(log.kl[0]) == pytest.approx(0.0, abs=1e-6)
+    # the logged gold at step 0 is the base model's exact expected gold
+    assert float(log.gold[0]) == pytest.approx(world.gold_expected(world.probs("base")).mean(), abs=1e-5)
+
+
+def test_vmap_over_seeds_equals_a_loop(world):
+    v = SimVerifier(world)
+    pxs = [rubric_proxy(world.initial_rubrics, v, 12), linear_proxy(world.gold_weights * SIGN, 13)]
+    st = stack_proxies(pxs)
+    keys = jax.random.split(jax.random.key(5), 4).reshape(2, 2)
+    base = np.stack([world.base_logits()] * 2)
+    gw = np.stack([world.gold_weights] * 2)
+    many = train_many(keys, base, ProxyArrays(*(np.stack([a, a]) for a in st)), gw, SMALL)
+    for s in range(2):
+        for k in range(2):
+            one = train(keys[s, k], world.base_logits(), ProxyArrays(*(a[k] for a in st)), world.gold_weights, SMALL)
+            np.testing.assert_allclose(np.asarray(many.gold[s, k]), np.asarray(one.gold), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(many.final_logits[s, k]), np.asarray(one.final_logits),
+                                       rtol=1e-4, atol=1e-5)
+    # different keys give different runs
+    assert not np.allclose(np.asarray(many.gold[0, 0]), np.asarray(many.gold[1, 0]))
+
+
+def test_exact_kl_and_hash_uniform():
+    th = jnp.array([[0.3, -2.0, 1.5]])
+    th0 = jnp.array([[-0.1, -1.0, 0.0]])
+    p, q = jax.nn.sigmoid(th), jax.nn.sigmoid(th0)
+    want = (p * jnp.log(p / q) + (1 - p) * jnp.log((1 - p) / (1 - q))).sum(-1)
+    np.testing.assert_allclose(np.asarray(_kl(th, th0)), np.asarray(want), rtol=1e-5)
+    u = np.asarray(_hash_uniform(jnp.array([7, 9], jnp.uint32), (200_000,)))
+    assert 0.0 <= u.min() and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01
+    u2 = np.asarray(_hash_uniform(jnp.array([7, 10], jnp.uint32), (200_000,)))
+    assert abs(np.corrcoef(u, u2)[0, 1]) < 0.01
