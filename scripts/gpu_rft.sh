@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 TINY=0
 if [ "${1:-}" = "--tiny" ]; then TINY=1; fi
 OUT=${OUT:-runs/rft/gpu_out}
-WORK=${WORK:-/tmp/rft_gpu$([ $TINY = 1 ] && echo _tiny)}
+WORK=${WORK:-/tmp/rft_gpu$([ $TINY = 1 ] && echo _tiny || true)}  # "|| true": under set -e a failed $(...) in an assignment exits
 # a task built beforehand (chase rft build-task --out runs/rft/gpu/task --corpus-per-case 400
 # --refine-modes 4-great-diverse-pairs) and carried along saves ~1 minute of device time
 TASK=${TASK:-$([ $TINY = 1 ] && echo "$WORK/task" || echo runs/rft/gpu/task)}
