@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from rewards.rubric import UNKNOWN, YES, Rubric
-from rewards.verify import RuleVerifier, Verifier, verify_with
+from rewards.verify import Verifier, verify_with
 
 __all__ = [
     "AsyncRubricReward",
@@ -219,9 +219,6 @@ class RubricReward:
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_parsed"] = {}  # a cache: rebuilt on demand in the other process
-        if type(self.verifier) is RuleVerifier:
-            # RuleVerifier caches compiled checks as closures, which do not pickle; a fresh one rebuilds them
-            d["verifier"] = RuleVerifier()
         return d
 
 

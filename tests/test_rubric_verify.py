@@ -129,3 +129,17 @@ def test_arbitrary_specs_compile_or_raise_check_spec_error(spec, text):
         assert verdict(spec, text) == UNKNOWN
     else:
         assert verdict(spec, text) in (YES, NO)
+
+
+def test_rule_verifier_pickles_after_use():
+    import pickle
+
+    from rewards.rubric import Criterion, Rubric
+    from rewards.verify import RuleVerifier
+
+    rubric = Rubric((Criterion("mentions MRI", 2, check={"any": ["mri"]}),
+                     Criterion("no hedging", 1, check={"none": ["not sure"]})))
+    v = RuleVerifier()
+    before = v.verify("p", "Order an MRI.", rubric)  # fills the compiled-check cache
+    clone = pickle.loads(pickle.dumps(v))
+    assert clone.verify("p", "Order an MRI.", rubric).tolist() == before.tolist() == [1, 1]
