@@ -224,6 +224,8 @@ def train_command(argv: list[str]) -> int:
     p.add_argument("--ppo-epochs", type=int, default=1, help="GRPO passes per batch (clipping bites when > 1)")
     p.add_argument("--clip-eps", type=float, default=0.2)
     p.add_argument("--kl-grad", choices=("exact", "k3"), default="exact")
+    p.add_argument("--lr-decay-steps", type=float, default=0.0,
+                   help="0: constant lr; tau > 0: lr / (1 + step / tau) (sampled GRPO with beta > 0 needs it)")
     p.add_argument("--devices", type=int, default=0, help="shard seeds over this many JAX devices (0: all)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="recompute even if DIR holds a finished identical run")
@@ -240,7 +242,7 @@ def train_command(argv: list[str]) -> int:
         world = WorldConfig(contexts=args.contexts, arms=args.arms, base=args.base)
         cfg = TrainConfig(algo=args.algo, steps=args.steps, lr=args.lr, beta=args.beta, group=args.group,
                           normalize_std=args.normalize_std, ppo_epochs=args.ppo_epochs, clip_eps=args.clip_eps,
-                          kl_grad=args.kl_grad, geometry=args.geometry)
+                          kl_grad=args.kl_grad, geometry=args.geometry, lr_decay_steps=args.lr_decay_steps)
     except ValueError as e:
         raise SystemExit(f"chase sim train: {e}") from None
     if args.seeds < 1:

@@ -75,6 +75,10 @@ class TrainConfig:
                    (p ∝ 1/(c - r) in the continuum), which never overshoots a top-band error; see
                    docs/bandit_findings.md. Default natural: see the same report.
     adv_eps:       added to the std before dividing (TRL uses 1e-4).
+    lr_decay_steps: 0 = constant learning rate; tau > 0 = lr_t = lr / (1 + t / tau), a Robbins-Monro schedule
+                   (sum lr_t diverges, sum lr_t^2 converges). Sampled GRPO with beta > 0 needs it to settle on
+                   the tilt: at a constant lr the policy keeps fluctuating and its time-averaged KL and win rate
+                   sit measurably below the fixed point (docs/bandit_findings.md, section 5).
     """
 
     algo: str = "grpo"
@@ -88,6 +92,7 @@ class TrainConfig:
     kl_grad: str = "exact"
     geometry: str = "natural"
     adv_eps: float = 1e-4
+    lr_decay_steps: float = 0.0
 
     def __post_init__(self) -> None:
         if self.algo not in ("grpo", "exact"):
@@ -95,7 +100,7 @@ class TrainConfig:
         if self.steps < 1 or self.group < 2 or self.ppo_epochs < 1:
             raise ValueError(f"TrainConfig: steps={self.steps}, group={self.group} (>= 2), "
                              f"ppo_epochs={self.ppo_epochs} must be positive")
-        if not (self.lr > 0 and self.beta >= 0 and self.clip_eps > 0):
+        if not (self.lr > 0 and self.beta >= 0 and self.clip_eps > 0 and self.lr_decay_steps >= 0):
             raise ValueError(f"TrainConfig: lr={self.lr} > 0, beta={self.beta} >= 0, clip_eps={self.clip_eps} > 0")
         if self.kl_grad not in ("exact", "k3"):
             raise ValueError(f"TrainConfig.kl_grad={self.kl_grad!r}: expected 'exact' or 'k3'")
@@ -167,7 +172,14 @@ def _metrics(pi, logpi, logp0, x):
     return jnp.concatenate([s, kl[:, None]], axis=-1)
 
 
-def _exact_update(theta, pi, logpi, logp0, proxy, rbar, kl, cfg: TrainConfig):
+def _lr_at(t, cfg: TrainConfig):
+    """The learning rate at step t (a traced int): constant, or lr / (1 + t / tau)."""
+    if cfg.lr_decay_steps > 0:
+        return cfg.lr / (1.0 + t / cfg.lr_decay_steps)
+    return cfg.lr
+
+
+def _exact_update(theta, pi, logpi, logp0, proxy, rbar, kl, cfg: TrainConfig, lr):
     adv = proxy - rbar[:, None]
     if cfg.std_normalized:
         std = jnp.sqrt(jnp.sum(pi * adv**2, axis=-1, keepdims=True))
@@ -176,10 +188,11 @@ def _exact_update(theta, pi, logpi, logp0, proxy, rbar, kl, cfg: TrainConfig):
         adv = adv - cfg.beta * ((logpi - logp0) - kl[:, None])
     # vanilla: the gradient pi_k * A_k; natural: the Fisher-preconditioned gradient, which for a tabular
     # softmax is A_k itself (up to a constant shift of the logits, which changes nothing)
-    return theta + cfg.lr * (adv if cfg.geometry == "natural" else pi * adv)
+    return theta + lr * (adv if cfg.geometry == "natural" else pi * adv)
 
 
 def _grpo_update(theta, keys, t, pi, logpi, logp0, proxy, kl, cfg: TrainConfig):
+    lr = _lr_at(t, cfg)
     n, k = theta.shape
     g = cfg.group
     rows = jnp.arange(n)[:, None]
@@ -216,7 +229,7 @@ def _grpo_update(theta, keys, t, pi, logpi, logp0, proxy, kl, cfg: TrainConfig):
         if cfg.beta > 0 and cfg.kl_grad == "exact":
             kl_adv = (logpi - logp0) - kl[:, None]
             grad = grad - cfg.beta * (kl_adv if cfg.geometry == "natural" else pi * kl_adv)
-        theta = theta + cfg.lr * grad
+        theta = theta + lr * grad
     return theta
 
 
@@ -236,7 +249,7 @@ def _run_block(keys, logp0, u, true, proxy, v, cfg: TrainConfig) -> jax.Array:
         row = _metrics(pi, logpi, logp0, x)
         rbar, kl = row[:, 0], row[:, 4]
         if cfg.algo == "exact":
-            theta = _exact_update(theta, pi, logpi, logp0, proxy, rbar, kl, cfg)
+            theta = _exact_update(theta, pi, logpi, logp0, proxy, rbar, kl, cfg, _lr_at(t, cfg))
         else:
             theta = _grpo_update(theta, keys, t, pi, logpi, logp0, proxy, kl, cfg)
         return theta, row

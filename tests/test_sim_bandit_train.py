@@ -85,6 +85,21 @@ def test_beta_positive_converges_to_the_tilt_optimum(beta_tasks, algo, geometry)
         assert m[:, 0, -500:, IK].mean() == pytest.approx(np.mean(want_kl), rel=0.15)
 
 
+def test_lr_decay_schedule_keeps_the_fixed_point(beta_tasks):
+    import dataclasses
+
+    const = BETA_CFG["exact", "natural"]
+    decay = dataclasses.replace(const, lr_decay_steps=100.0)
+    assert float(ST._lr_at(0, decay)) == const.lr and float(ST._lr_at(300, decay)) == pytest.approx(const.lr / 4)
+    assert ST._lr_at(300, const) == const.lr
+    a = np.asarray(ST.train_batch(beta_tasks, const))[:, 0, -1]
+    b = np.asarray(ST.train_batch(beta_tasks, decay))[:, 0, -1]
+    assert b[:, IW].mean() == pytest.approx(a[:, IW].mean(), rel=1e-4)
+    assert b[:, IK].mean() == pytest.approx(a[:, IK].mean(), rel=1e-3)
+    with pytest.raises(ValueError):
+        ST.TrainConfig(lr_decay_steps=-1.0)
+
+
 def test_permuting_arms_permutes_exact_training(beta_tasks):
     perm = np.random.default_rng(1).permutation(WORLD.arms)
     tasks = beta_tasks
