@@ -143,6 +143,9 @@ def section_sweep() -> dict:
     return out
 
 
+GRPO_DECAY_STEPS = 60_000
+
+
 def section_beta() -> dict:
     """beta > 0: where training converges, against the continuous theory's tilt at that beta."""
     world = SB.WorldConfig(contexts=16, arms=1000)
@@ -155,21 +158,32 @@ def section_beta() -> dict:
             "exact-natural": ST.TrainConfig(algo="exact", geometry="natural", lr=0.5 / beta, steps=300, beta=beta),
             "grpo-natural (no std norm; mean of last 500 steps)": ST.TrainConfig(
                 algo="grpo", geometry="natural", lr=0.02, steps=3000, beta=beta, normalize_std=False, group=32),
+            # A Robbins-Monro schedule lets the sampled dynamics settle instead of fluctuating around the fixed
+            # point. Its final policy is compared with the tilt at beta and at beta * G / (G - 1): the group-mean
+            # baseline includes the sample itself, which shrinks the expected reward gradient by (G - 1) / G.
+            f"grpo-natural (no std norm; lr 0.2/(1+t/100), {GRPO_DECAY_STEPS} steps; final step)": ST.TrainConfig(
+                algo="grpo", geometry="natural", lr=0.2, lr_decay_steps=100.0, steps=GRPO_DECAY_STEPS, beta=beta,
+                normalize_std=False, group=32),
         }
         for label, cfg in runs.items():
             m, secs = _train(specs, cfg, world, seeds=SEEDS if cfg.algo == "grpo" else 2)
-            tail = 500 if cfg.algo == "grpo" else 1
-            for j, s in enumerate(specs):
-                q = QuantileMap.parse(s)
-                w = m[:, j, -tail:, IW].mean(1)
-                kl = m[:, j, -tail:, IK].mean(1)
-                th_w, th_kl = float(TC.tilt_win_rate(q, beta)), float(TC.tilt_kl(beta, q))
-                rows.append({"beta": beta, "run": label, "map": s, "win_rate": _ci(w), "kl": _ci(kl),
-                             "theory_win_rate": th_w, "theory_kl": th_kl,
-                             "rel_err_win": float(w.mean() / th_w - 1), "rel_err_kl": float(kl.mean() / th_kl - 1),
-                             "seconds": secs, "seeds": int(m.shape[0])})
-            print("beta", beta, label, [(r["map"], round(r["rel_err_win"], 4), round(r["rel_err_kl"], 4))
-                                        for r in rows[-len(specs):]], flush=True)
+            tail = 500 if (cfg.algo == "grpo" and cfg.lr_decay_steps == 0) else 1
+            betas = {"": beta}
+            if cfg.algo == "grpo" and cfg.lr_decay_steps > 0:
+                betas[" vs theory at beta*G/(G-1)"] = beta * cfg.group / (cfg.group - 1)
+            for suffix, b in betas.items():
+                for j, s in enumerate(specs):
+                    q = QuantileMap.parse(s)
+                    w = m[:, j, -tail:, IW].mean(1)
+                    kl = m[:, j, -tail:, IK].mean(1)
+                    th_w, th_kl = float(TC.tilt_win_rate(q, b)), float(TC.tilt_kl(b, q))
+                    rows.append({"beta": beta, "run": label + suffix, "map": s, "win_rate": _ci(w), "kl": _ci(kl),
+                                 "theory_win_rate": th_w, "theory_kl": th_kl,
+                                 "rel_err_win": float(w.mean() / th_w - 1),
+                                 "rel_err_kl": float(kl.mean() / th_kl - 1),
+                                 "seconds": secs, "seeds": int(m.shape[0])})
+                print("beta", beta, label + suffix, [(r["map"], round(r["rel_err_win"], 4), round(r["rel_err_kl"], 4))
+                                                     for r in rows[-len(specs):]], flush=True)
     return {"world": world.__dict__, "rows": rows}
 
 
