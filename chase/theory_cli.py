@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rewards.io import atomic_write_text, emit
-from rewards.quantile import QuantileMap, SpecError
+from rewards.quantile import QuantileMap, SpecError, parse_number
 from theory import bandit, continuous
 
 PROG = "chase theory"
@@ -53,19 +53,10 @@ def _finite(x: float | None) -> float | None:
 
 def _floats(text: str, name: str) -> np.ndarray:
     try:
-        vals = [float(tok) for tok in text.split(",")]
-    except ValueError:
-        bad = next(tok for tok in text.split(",") if not _is_float(tok))
-        raise CliError(f"--{name}: {bad!r} is not a number; expected a comma-separated list like 0.5,0.5") from None
-    return np.array(vals)
-
-
-def _is_float(tok: str) -> bool:
-    try:
-        float(tok)
-    except ValueError:
-        return False
-    return True
+        return np.array([parse_number(tok, f"--{name} (expected a comma-separated list like 0.5,0.5)")
+                         for tok in text.split(",")])
+    except SpecError as e:
+        raise CliError(str(e)) from None
 
 
 def _positive_int(text: str) -> int:

@@ -346,20 +346,18 @@ class AdditiveError:
 def parse_error(spec: str) -> AdditiveError:
     """``gauss:S`` or ``t:DF:S``. Raises :class:`SpecError` naming the bad token."""
     parts = spec.strip().split(":")
-    try:
-        if parts[0] == "gauss" and len(parts) == 2:
-            return AdditiveError("gauss", float(parts[1]), spec=spec)
-        if parts[0] == "t" and len(parts) == 3:
-            return AdditiveError("t", float(parts[2]), df=float(parts[1]), spec=spec)
-    except ValueError:
-        bad = next(p for p in parts[1:] if not _is_float(p))
-        raise SpecError(f"in error spec {spec!r}: token {bad!r} is not a number") from None
-    raise SpecError(f"error spec {spec!r}: expected 'gauss:SCALE' or 't:DF:SCALE'")
+    if not ((parts[0] == "gauss" and len(parts) == 2) or (parts[0] == "t" and len(parts) == 3)):
+        raise SpecError(f"error spec {spec!r}: expected 'gauss:SCALE' or 't:DF:SCALE'")
+    nums = [parse_number(tok, f"error spec {spec!r}") for tok in parts[1:]]
+    # AdditiveError validates the values (scale >= 0, df > 0) and raises SpecError itself
+    if parts[0] == "gauss":
+        return AdditiveError("gauss", nums[0], spec=spec)
+    return AdditiveError("t", nums[1], df=nums[0], spec=spec)
 
 
-def _is_float(s: str) -> bool:
+def parse_number(token: str, where: str) -> float:
+    """float(token), or a :class:`SpecError` that names the token and where it was found."""
     try:
-        float(s)
+        return float(token)
     except ValueError:
-        return False
-    return True
+        raise SpecError(f"in {where}: token {token!r} is not a number") from None

@@ -80,3 +80,9 @@ def test_error_models():
         parse_error("t:x:1")
     with pytest.raises(SpecError, match="expected"):
         parse_error("cauchy:1")
+
+
+@pytest.mark.parametrize("spec,needle", [("gauss:-1", "scale"), ("t:0:1", "degrees of freedom"), ("t:2:y", "'y'")])
+def test_bad_error_model_values_raise_spec_error(spec, needle):
+    with pytest.raises(SpecError, match=needle):
+        parse_error(spec)
