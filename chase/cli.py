@@ -17,27 +17,30 @@ COMMANDS = {
     "rubric": ("chase.rubric_cli", "score rubrics and refine them"),
     "rft": ("chase.rft_cli", "real RFT with TRL GRPO"),
     "judge": ("chase.judge_cli", "LLM judges: serve a local model over an OpenAI-compatible API"),
-    "repro": ("chase.repro_cli", "reproduce the paper's figures and tables"),
+    "repro": ("chase.repro_cli", "regenerate the reports in docs/ from cached runs"),
 }
 
 
-def _usage() -> str:
-    lines = ["usage: chase COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<8} {help_}" for name, (_mod, help_) in COMMANDS.items()]
+def _usage(prog: str, table: dict[str, tuple[str, str]], what: str) -> str:
+    lines = [f"usage: {prog} {what.upper()} [ARGS...]", "", f"{what}s:"]
+    width = max(8, *(len(n) for n in table))
+    lines += [f"  {name:<{width}} {help_}" for name, (_mod, help_) in table.items()]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def dispatch(argv: list[str], table: dict[str, tuple[str, str]], prog: str, what: str) -> int:
+    """Run ``table[argv[0]]``'s module's ``main(argv[1:])`` (imported only now); usage on -h, 2 if unknown."""
     if not argv or argv[0] in ("-h", "--help"):
-        print(_usage())
+        print(_usage(prog, table, what))
         return 0
-    name = argv[0]
-    if name not in COMMANDS:
-        print(f"chase: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+    if argv[0] not in table:
+        print(f"{prog}: unknown {what} {argv[0]!r}\n\n{_usage(prog, table, what)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(argv[1:]) or 0)
+    return int(importlib.import_module(table[argv[0]][0]).main(argv[1:]) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dispatch(list(sys.argv[1:] if argv is None else argv), COMMANDS, "chase", "command")
 
 
 if __name__ == "__main__":

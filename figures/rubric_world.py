@@ -54,7 +54,7 @@ def plot_curves(data: dict[str, Any]):
         ax.set_xlabel("GRPO step")
         ax.set_ylabel("gold reward (expected, exact)")
         ax.set_title(panel["title"], fontsize=9)
-        ax.legend(fontsize=6.5, loc="lower right")
+        ax.legend(fontsize=6.5, loc="best")  # the BT panel's curves sit low: its legend goes above them
     ax_kl.set_xlabel("KL(π ‖ π_base) (nats, exact)")
     ax_kl.set_ylabel("gold reward")
     ax_kl.set_title("gold reward vs KL (means over seeds)", fontsize=9)

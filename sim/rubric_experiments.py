@@ -34,7 +34,7 @@ from scipy import stats
 from rewards.diagnostics import estimate_h, pair_accuracy
 from rewards.refine import POOL_MODES, RefineConfig, refine
 from rewards.rubric import Rubric
-from sim.bt import PAIR_KINDS, BTConfig, BTPairs, bt_pairs, bt_proxy, fit_bt_many
+from sim.bt import PAIR_KINDS, STYLE_MASK, BTConfig, BTPairs, bt_pairs, bt_proxy, fit_bt_many
 from sim.rubric_train import ProxyArrays, TrainConfig, rubric_proxy, stack_proxies, train_many
 from sim.rubric_world import (
     PROPERTIES,
@@ -75,7 +75,10 @@ class ExperimentConfig:
     h_samples         base responses per prompt for the h(v) estimate
     h_edges           bin edges of the h(v) estimate (finer near v = 1, where RFT puts its weight)
     bt_kinds          which Bradley-Terry conditions to train on (subset of ``sim.bt.PAIR_KINDS``)
-    bt_ablation       also train a BT on off-policy pairs with perfect perception (an ablation for Table 6)
+    bt_ablation       also train against two ablations of the off-policy BT (Table 6): one fitted with perfect
+                      perception, and the fitted one with its style-artifact weights set to 0 (the same model,
+                      except that it no longer pays for the artifact: the causal test of "because it rewards
+                      the style artifact")
     world, verifier, proposer, train, bt   the component configs
     """
 
@@ -101,7 +104,8 @@ class ExperimentConfig:
 
     def proxy_names(self) -> tuple[str, ...]:
         names = RUBRIC_CONDITIONS + (REFERENCE,) + tuple(f"bt-{k}" for k in self.bt_kinds)
-        return names + (("bt-off-perfect-perception",) if self.bt_ablation else ())
+        abl = ("bt-off-perfect-perception",) + (("bt-off-style-weights-zeroed",) if "off" in self.bt_kinds else ())
+        return names + (abl if self.bt_ablation else ())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -215,7 +219,8 @@ def run(config: ExperimentConfig = ExperimentConfig(), log_dir: Path | None = No
     t0 = time.perf_counter()
     seeds, bt_data = [], {k: [] for k in config.bt_kinds}
     bt_abl = []
-    abl_cfg = dataclasses.replace(config.bt, perception=tuple((k, 0.0) for k, _ in config.bt.perception))
+    abl_cfg = dataclasses.replace(config.bt, perception=tuple((k, 0.0) for k, _ in config.bt.perception),
+                                  style_halo=0.0)
     for s in range(config.seeds):
         ks = jax.random.split(jax.random.fold_in(master, s), 5)
         world = make_world(ks[0], config.world)
@@ -249,6 +254,8 @@ def run(config: ExperimentConfig = ExperimentConfig(), log_dir: Path | None = No
             pxs.append(bt_proxy(bt_w[k][s], config.bt, c_max))
         if config.bt_ablation:
             pxs.append(bt_proxy(bt_w["off-perfect-perception"][s], abl_cfg, c_max))
+            if "off" in config.bt_kinds:
+                pxs.append(bt_proxy(np.where(STYLE_MASK, 0.0, bt_w["off"][s]), config.bt, c_max))
         per_seed.append(stack_proxies(pxs))
     proxies = ProxyArrays(*(np.stack(z) for z in zip(*per_seed, strict=True)))
     keys = jax.vmap(lambda k: jax.random.split(k, len(names)))(jnp.stack([sd["train_key"] for sd in seeds]))
@@ -410,6 +417,13 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
         if "bt-off-perfect-perception" in idx:
             f_t6["on_minus_off_perfect_perception"] = mean_ci(peak[:, idx["bt-on"]]
                                                               - peak[:, idx["bt-off-perfect-perception"]])
+        if "bt-off-style-weights-zeroed" in idx:
+            # the causal test: the same off-policy model, minus what it pays for the artifact
+            z = idx["bt-off-style-weights-zeroed"]
+            f_t6["off_style_zeroed_minus_off_peak_gold"] = mean_ci(peak[:, z] - peak[:, idx["bt-off"]])
+            f_t6["on_minus_off_style_zeroed_peak_gold"] = mean_ci(peak[:, idx["bt-on"]] - peak[:, z])
+            f_t6["final_signature_prob_bt-off-style-weights-zeroed"] = mean_ci(probs[:, z, -1, sig])
+            f_t6["holds_because_of_artifact"] = bool(f_t6["off_style_zeroed_minus_off_peak_gold"]["lo"] > 0)
     # theory link: does pre-training tail accuracy predict the ordering of peak gold across conditions?
     rho_hi, rho_lo, rho_h = [], [], []
     for s in range(S):

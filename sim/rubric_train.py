@@ -86,7 +86,10 @@ class ProxyArrays(NamedTuple):
 
     mask (P, C, M): criterion c is met (before negation) iff the response has any property in mask[c];
     negate (P, C); weight (P, C) (0 = padding criterion); fpr, fnr (P, C) verifier error rates;
-    norm (P,): the score is sum_c weight * verdict / norm.
+    norm (P,): the score is sum_c weight * verdict / norm;
+    halo (P, C), halo_trigger (P, M): in a response with any property of ``halo_trigger``, criterion c's
+    verdict is YES with the extra probability halo[c] (fpr -> fpr + (1 - fpr) halo, fnr -> fnr (1 - halo)):
+    the Bradley-Terry model's style halo (:func:`sim.bt.perceive`); zeros for rubrics.
     """
 
     mask: np.ndarray
@@ -95,6 +98,8 @@ class ProxyArrays(NamedTuple):
     fpr: np.ndarray
     fnr: np.ndarray
     norm: np.ndarray
+    halo: np.ndarray
+    halo_trigger: np.ndarray
 
 
 class TrainLog(NamedTuple):
@@ -134,7 +139,7 @@ def rubric_proxy(rubrics: Sequence[Rubric], verifier: SimVerifier | None, c_max:
         if verifier is not None:
             fpr[p, :C], fnr[p, :C] = verifier.rates(rub)
     norm = w.sum(1)
-    return ProxyArrays(mask, neg, w, fpr, fnr, norm)
+    return ProxyArrays(mask, neg, w, fpr, fnr, norm, np.zeros_like(w), np.zeros((P, M), np.float32))
 
 
 def linear_proxy(weights: np.ndarray, c_max: int = M) -> ProxyArrays:
@@ -148,7 +153,8 @@ def linear_proxy(weights: np.ndarray, c_max: int = M) -> ProxyArrays:
     w = np.zeros((P, c_max), np.float32)
     w[:, :M] = wts
     z = np.zeros((P, c_max), np.float32)
-    return ProxyArrays(mask, z, w, z.copy(), z.copy(), np.ones(P, np.float32))
+    return ProxyArrays(mask, z, w, z.copy(), z.copy(), np.ones(P, np.float32), z.copy(),
+                       np.zeros((P, M), np.float32))
 
 
 def stack_proxies(proxies: Sequence[ProxyArrays]) -> ProxyArrays:
@@ -167,6 +173,8 @@ def stack_proxies(proxies: Sequence[ProxyArrays]) -> ProxyArrays:
         fpr=np.stack([pad(px.fpr, -1) for px in proxies]),
         fnr=np.stack([pad(px.fnr, -1) for px in proxies]),
         norm=np.stack([np.asarray(px.norm) for px in proxies]),
+        halo=np.stack([pad(px.halo, -1) for px in proxies]),
+        halo_trigger=np.stack([np.asarray(px.halo_trigger) for px in proxies]),
     )
 
 
@@ -195,7 +203,10 @@ def _proxy_reward(u: jax.Array, x: jax.Array, px: ProxyArrays) -> jax.Array:
     """x (P, G, M) float 0/1, u (P, G, C) uniforms (fresh verifier noise) -> proxy rewards (P, G)."""
     hit = jnp.einsum("pgm,pcm->pgc", x, px.mask) > 0.5
     truth = jnp.logical_xor(hit, px.negate[:, None, :] > 0.5)
-    yes = jnp.where(truth, u >= px.fnr[:, None, :], u < px.fpr[:, None, :])
+    styled = jnp.einsum("pgm,pm->pg", x, px.halo_trigger) > 0.5  # (P, G)
+    h = jnp.where(styled[..., None], px.halo[:, None, :], 0.0)  # (P, G, C)
+    fpr, fnr = px.fpr[:, None, :], px.fnr[:, None, :]
+    yes = jnp.where(truth, u >= fnr * (1.0 - h), u < fpr + (1.0 - fpr) * h)
     return (yes * px.weight[:, None, :]).sum(-1) / px.norm[:, None]
 
 

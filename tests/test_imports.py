@@ -37,3 +37,16 @@ def test_rewards_imports_nothing_of_ours():
         "assert not ours & set(sys.modules), ours & set(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_chase_command_and_repro_target_resolves(capsys):
+    """`chase --help` lists only commands that exist (one once pointed at a module that did not)."""
+    import importlib
+
+    from chase import cli, repro_cli
+
+    for mod, _help in list(cli.COMMANDS.values()) + list(repro_cli.TARGETS.values()):
+        assert callable(importlib.import_module(mod).main), mod
+    assert cli.main(["repro", "--help"]) == 0
+    assert "rubric-world-sensitivity" in capsys.readouterr().out
+    assert cli.main(["repro", "no-such-target"]) == 2

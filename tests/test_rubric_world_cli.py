@@ -17,10 +17,13 @@ def test_end_to_end_tiny_run(tmp_path, capsys):
                  "table2.csv", "table2.md", "table6.md", "findings.md", "example_rubrics.json",
                  "rubric_world_fig4.png", "rubric_world_fig4.json", "rubric_world_table2.png"):
         assert (out / name).exists(), name
-    assert set(res["holds"]) == {"table2", "table1_figure4", "table6_peak", "table6_matched_kl"}
+    assert set(res["holds"]) == {"table2", "table1_figure4", "table6_peak", "table6_matched_kl",
+                                 "table6_because_of_artifact"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == 2 and summary["steps"] == 20
-    assert set(summary["table1"]) >= {"initial", "4-great-diverse-pairs", "bt-on", "bt-off"}
+    assert set(summary["table1"]) >= {"initial", "4-great-diverse-pairs", "bt-on", "bt-off",
+                                      "bt-off-perfect-perception", "bt-off-style-weights-zeroed"}
+    assert summary["findings"]["table6"]["off_style_zeroed_minus_off_peak_gold"]["n"] == 2
     lines = (out / "curves.csv").read_text().splitlines()
     assert len(lines) == 1 + 20 * len(summary["table1"])
     # same config again: skipped, not recomputed

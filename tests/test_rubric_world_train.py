@@ -94,3 +94,68 @@ def test_exact_kl_and_hash_uniform():
     assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01
     u2 = np.asarray(_hash_uniform(jnp.array([7, 10], jnp.uint32), (200_000,)))
     assert abs(np.corrcoef(u, u2)[0, 1]) < 0.01
+
+
+def test_perceive_applies_flips_and_the_style_halo_at_their_rates():
+    from sim.bt import STYLE_MASK, perceive
+
+    cfg = BTConfig(style_halo=0.5)
+    n = 40_000
+    x = np.zeros((n, len(PROPERTIES)), np.int8)
+    x[n // 2:, STYLE[0]] = 1  # the second half carries one style artifact
+    fact = next(k for k, p in enumerate(PROPERTIES) if p.kind == "fact")
+    pen = next(k for k, p in enumerate(PROPERTIES) if p.kind == "penalty")
+    x[::2, fact] = 1
+    seen = perceive(x, np.random.default_rng(0), cfg)
+    assert seen.dtype == x.dtype and seen.shape == x.shape
+    f, h = cfg.flip_rates()[fact], cfg.style_halo
+    plain, styled = slice(0, n // 2), slice(n // 2, n)
+
+    def rate(rows, k, present):
+        sel = x[rows, k] == present
+        return seen[rows][sel, k].mean(), sel.sum()
+
+    for rows, k, present, expect in [(plain, fact, 0, f), (plain, fact, 1, 1 - f),
+                                     (styled, fact, 0, f + (1 - f) * h), (styled, fact, 1, 1 - f * (1 - h)),
+                                     (styled, pen, 0, cfg.flip_rates()[pen])]:  # the halo spares penalties
+        got, m = rate(rows, k, present)
+        assert abs(got - expect) < 4 * np.sqrt(expect * (1 - expect) / m) + 1e-9, (k, present, got, expect)
+    np.testing.assert_array_equal(seen[:, STYLE_MASK], x[:, STYLE_MASK])  # style is seen exactly
+    off = perceive(x, np.random.default_rng(0), BTConfig.perfect_perception())
+    np.testing.assert_array_equal(off, x)
+
+
+def test_proxy_reward_with_halo_matches_its_exact_expectation(world):
+    from sim.rubric_train import _proxy_reward
+
+    w = np.random.default_rng(1).normal(size=(world.n_prompts, len(PROPERTIES))).astype(np.float32)
+    cfg = BTConfig(style_halo=0.6)
+    px = ProxyArrays(*(jnp.asarray(a, jnp.float32) for a in bt_proxy(w, cfg)))
+    x = np.zeros((world.n_prompts, 2, len(PROPERTIES)), np.float32)
+    x[:, 1, STYLE[1]] = 1.0  # response 1 is styled, response 0 is not; both state nothing else
+    n = 4000
+    u = _hash_uniform(jnp.array([3, 4], jnp.uint32), (n, world.n_prompts, 2, len(PROPERTIES)))
+    r = np.asarray(jax.vmap(lambda uu: _proxy_reward(uu, jnp.asarray(x), px))(u)).mean(0)  # (P, 2)
+    f, h = cfg.flip_rates(), cfg.halo_rates()
+    p_yes = np.where(x > 0, 1 - f * np.where(x[..., STYLE].any(-1, keepdims=True), 1 - h, 1),
+                     f + (1 - f) * np.where(x[..., STYLE].any(-1, keepdims=True), h, 0))
+    exact = (p_yes * w[:, None, :]).sum(-1)
+    np.testing.assert_allclose(r, exact, atol=0.12)
+    assert np.abs(r - exact).mean() < 0.03
+    # rubric proxies have no halo
+    rp = rubric_proxy(world.initial_rubrics, SimVerifier(world), 12)
+    assert not rp.halo.any() and not rp.halo_trigger.any()
+
+
+def test_a_reward_that_pays_for_style_costs_gold_under_the_halo(world):
+    """With the halo, learning the artifact blinds the reward to the facts: less gold than without it."""
+    w = np.where(SIGN[None, :] != 0, world.gold_weights * SIGN[None, :], 0.0).astype(np.float32)
+    w[:, STYLE] = 3.0
+    cfg = TrainConfig(steps=150, group_size=8)
+    golds = []
+    for halo in (0.0, 0.7):
+        log = train(jax.random.key(5), world.base_logits(), bt_proxy(w, BTConfig(style_halo=halo)),
+                    world.gold_weights, cfg)
+        golds.append(float(np.asarray(log.gold)[-20:].mean()))
+        assert np.asarray(log.probs)[-1, STYLE].max() > 0.8  # an artifact is learned either way
+    assert golds[1] < golds[0] - 0.01, golds
