@@ -85,11 +85,24 @@ def _split_sim_options(options: dict[str, Any], own: type) -> tuple[Any, dict[st
     return _WORLDS[key], okw, rest
 
 
+def _halo(value: Any):
+    from sim.rubric_world import Halo
+
+    try:
+        if isinstance(value, dict):
+            return Halo(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+        return Halo(float(value))
+    except (TypeError, ValueError) as e:
+        raise SystemExit(f"chase rubric: bad halo {value!r}: {e}") from None
+
+
 def _sim_verifier(options: dict[str, Any]) -> Verifier:
     # imported lazily: sim needs jax, and `chase rubric score` with the rule verifier must not pay for it
     from sim.rubric_world import SimVerifier, VerifierConfig
 
     world, okw, rest = _split_sim_options(options, VerifierConfig)
+    if "halo" in okw:  # halo=0.3 or halo={"strength": 0.3, "trigger": ["signature_phrase"]}
+        okw["halo"] = _halo(okw["halo"])
     seed = rest.pop("seed", None)
     perfect = bool(rest.pop("perfect", False))
     if rest:

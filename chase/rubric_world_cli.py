@@ -5,6 +5,7 @@
            DIR/config.json        the ExperimentConfig
            DIR/per_seed.json      per-seed peak gold, peak step, Table 2 accuracies (for re-analysis)
            DIR/curves.csv         gold reward, KL, proxy and win rate per step, mean and CI, per proxy
+           DIR/properties.csv     the policy's probability of each property at the start, at peak gold, at the end
            DIR/table1.{csv,md}    peak gold / peak step / loss after peak / gold within KL budgets per proxy
            DIR/table2.{csv,md}    high- / low-reward pair accuracy per rubric condition
            DIR/table6.{csv,md}    Bradley-Terry rows next to the rubrics
@@ -50,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-pairs", type=int, default=32, help="Table 2 pairs per prompt and region")
     p.add_argument("--bt-pairs", type=int, default=16, help="Bradley-Terry training pairs per prompt and kind")
     p.add_argument("--bt-halo", type=float, default=None,
-                   help="the BT model's style halo (default: BTConfig.style_halo; 0 switches it off)")
+                   help="strength of the BT model's style halo (default: BTConfig's; 0 switches it off)")
+    p.add_argument("--verifier-halo", type=float, default=0.0,
+                   help="strength of a halo in the rubric verifier (default 0: none)")
+    p.add_argument("--verifier-halo-trigger", default="markdown_headers,signature_phrase",
+                   help="comma-separated properties that switch the verifier's halo on")
     p.add_argument("--no-bt-ablation", action="store_true",
                    help="skip the two off-policy BT ablations (perfect perception; style weights zeroed)")
     p.add_argument("--refine-logs", action="store_true", help="write resumable refinement logs (slower: fsync)")
@@ -63,7 +68,7 @@ def _config(args: argparse.Namespace):
     from sim.bt import BTConfig
     from sim.rubric_experiments import ExperimentConfig
     from sim.rubric_train import TrainConfig
-    from sim.rubric_world import WorldConfig
+    from sim.rubric_world import Halo, VerifierConfig, WorldConfig
 
     if args.quick:
         args.seeds, args.prompts, args.steps, args.eval_pairs, args.bt_pairs = 2, 16, 60, 8, 8
@@ -74,10 +79,11 @@ def _config(args: argparse.Namespace):
         tkw["kl_coef"] = args.kl_coef
     bkw: dict[str, Any] = {"pairs_per_prompt": args.bt_pairs}
     if args.bt_halo is not None:
-        bkw["style_halo"] = args.bt_halo
+        bkw["halo"] = Halo(args.bt_halo)
+    vhalo = Halo(args.verifier_halo, tuple(t for t in args.verifier_halo_trigger.split(",") if t))
     return ExperimentConfig(seeds=args.seeds, seed=args.seed, eval_pairs=args.eval_pairs,
                             bt_ablation=not args.no_bt_ablation, world=WorldConfig(n_prompts=args.prompts),
-                            train=TrainConfig(**tkw), bt=BTConfig(**bkw))
+                            verifier=VerifierConfig(halo=vhalo), train=TrainConfig(**tkw), bt=BTConfig(**bkw))
 
 
 def _fmt(d: dict[str, float], scale: float = 1.0, digits: int = 3) -> str:
@@ -103,7 +109,7 @@ def _md(header: list[str], rows: list[list[str]]) -> str:
 
 
 T1_METRICS = ("peak_gold", "peak_step", "final_gold", "loss_after_peak", "peak_win_rate", "final_kl",
-              "gold_within_kl_1", "gold_within_kl_2", "gold_within_kl_4")
+              "gold_within_kl_1", "gold_within_kl_2", "gold_within_kl_4", "final_signature_prob")
 
 
 def write_tables(out: Path, raw: dict[str, Any], sm: dict[str, Any]) -> None:
@@ -148,6 +154,24 @@ def write_tables(out: Path, raw: dict[str, Any], sm: dict[str, Any]) -> None:
           float("nan") if share[n] is None else share[n]["mean"]] for n in names6]))
 
 
+def write_properties(out: Path, raw: dict[str, Any], smooth: int = 5) -> None:
+    """properties.csv: per proxy and property, the policy's inclusion probability at the start, at each seed's
+    peak-gold step and at the last step (means over seeds): what the policy learned, and what it gave up after
+    its peak."""
+    from sim.rubric_experiments import _smooth
+    from sim.rubric_world import PROPERTIES
+
+    probs = np.asarray(raw["train"]["probs"])  # (S, K, T, M)
+    peak = _smooth(np.asarray(raw["train"]["gold"]), smooth).argmax(-1)  # (S, K)
+    S, K, T, _M = probs.shape
+    at_peak = probs[np.arange(S)[:, None], np.arange(K)[None, :], peak]  # (S, K, M)
+    rows = [[n, p.name, p.kind, float(probs[:, k, 0, m].mean()), float(at_peak[:, k, m].mean()),
+             float(probs[:, k, -1, m].mean())]
+            for k, n in enumerate(raw["proxy_names"]) for m, p in enumerate(PROPERTIES)]
+    atomic_write_text(out / "properties.csv", _csv(["proxy", "property", "kind", "p_start", "p_at_peak", "p_final"],
+                                                   rows))
+
+
 def write_curves(out: Path, raw: dict[str, Any]) -> None:
     from scipy import stats
 
@@ -181,7 +205,8 @@ def findings_md(sm: dict[str, Any], config: dict[str, Any]) -> str:
     lines = [f"# Rubric world findings ({S} seeds, 95% t-intervals over seeds)", "",
              f"{config['world']['n_prompts']} prompts per world, {sm['steps']} GRPO steps, "
              f"group {config['train']['group_size']}, lr {config['train']['lr']}, "
-             f"KL coef {config['train']['kl_coef']}, BT style halo {config['bt']['style_halo']}.", ""]
+             f"KL coef {config['train']['kl_coef']}, BT style halo {config['bt']['halo']['strength']}, "
+             f"verifier halo {config['verifier']['halo']['strength']}.", ""]
     lines += ["## Table 2 analog: refined rubrics chase the tail", "",
               f"- high-reward accuracy gain, mean over the four refined rubrics: "
               f"{_fmt(t2['high_gain_mean_over_refined'], digits=1)} points (ties wrong)",
@@ -325,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
              "table6_because_of_artifact": f["table6"].get("holds_because_of_artifact")}
     write_tables(out, raw, sm)
     write_curves(out, raw)
+    write_properties(out, raw)
     write_json(out / "per_seed.json", _per_seed(raw))
     write_json(out / "example_rubrics.json", raw["example_rubrics"])
     atomic_write_text(out / "findings.md", findings_md(sm, cfg_dict))

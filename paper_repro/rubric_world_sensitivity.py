@@ -21,6 +21,7 @@ from typing import Any
 
 from rewards.io import atomic_write_text, write_json
 from sim.rubric_experiments import ExperimentConfig, run, summarize
+from sim.rubric_world import Halo
 
 D = ExperimentConfig()
 
@@ -40,9 +41,9 @@ VARIANTS: dict[str, tuple[str, Callable[[ExperimentConfig], ExperimentConfig]]] 
     "kl-0.1": ("KL coefficient 0.1 (default 0.2)", _set("train", kl_coef=0.1)),
     "kl-0.4": ("KL coefficient 0.4", _set("train", kl_coef=0.4)),
     "hedge-2-3": ("hedging gold weight 2-3 (default 3)", _set("world", hedge_weights=(2, 3))),
-    "halo-0": ("BT style halo 0 (default 0.5)", _set("bt", style_halo=0.0)),
-    "halo-0.25": ("BT style halo 0.25", _set("bt", style_halo=0.25)),
-    "halo-0.75": ("BT style halo 0.75", _set("bt", style_halo=0.75)),
+    "halo-0": ("BT style halo 0 (default 0.5)", _set("bt", halo=Halo(0.0))),
+    "halo-0.25": ("BT style halo 0.25", _set("bt", halo=Halo(0.25))),
+    "halo-0.75": ("BT style halo 0.75", _set("bt", halo=Halo(0.75))),
     "bt-pairs-64": ("BT trained on 64 pairs per prompt and kind (default 16)", _set("bt", pairs_per_prompt=64)),
 }
 

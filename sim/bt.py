@@ -24,15 +24,16 @@ property flipped with probability ``perception[kind(k)]``, independently per res
 pairs and when it scores the policy's samples (:func:`bt_proxy`). With ``BTConfig.perfect_perception()`` the
 model sees the gold features and is a well-specified logistic model of the gold preferences.
 
-Style halo. Learned reward models and LLM judges are known to read polished formatting as competence (the
-"style over substance" bias). We model it as a halo: in a response that carries a style artifact, each
-absent fact or tail fact is perceived as present with probability ``style_halo`` (on top of the flips). The
-rubric verifier has no halo: it answers one named criterion at a time. Why the world needs this: with
+Style halo (:class:`sim.rubric_world.Halo`, ``BTConfig.halo``, strength 0.5 by default). Learned reward models
+and LLM judges are known to read polished formatting as competence (the "style over substance" bias): in a
+response that carries a style artifact, each absent fact or tail fact is perceived as present with probability
+``halo.strength`` (on top of the flips). The default rubric verifier has no halo: it answers one named
+criterion at a time. Why the world needs this: with
 independent properties and a KL that is a sum over properties, a quality-neutral artifact that a reward model
 pays for is otherwise free -- the policy learns it AND the facts, and the Table 6 ordering appears only at a
 matched KL budget. The halo is what makes rewarding the artifact costly: once the policy has learned the
-artifact, the model can no longer tell its right answers from its wrong ones. ``style_halo = 0`` switches it
-off (the sensitivity table in docs/rubric_world_findings.md reports both).
+artifact, the model can no longer tell its right answers from its wrong ones. ``Halo(0.0)`` switches it off
+(docs/rubric_world_sensitivity.md reports both).
 
 Nothing here singles out the style artifact: whether the model rewards it is decided by the data.
 """
@@ -48,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sim.rubric_train import ProxyArrays, linear_proxy
-from sim.rubric_world import KINDS, PROPERTIES, M, RubricWorld, key_rng
+from sim.rubric_world import KINDS, PROPERTIES, Halo, M, RubricWorld, key_rng
 
 __all__ = ["BTConfig", "BTPairs", "PAIR_KINDS", "STYLE_MASK", "bt_pairs", "bt_proxy", "fit_bt", "fit_bt_many",
            "perceive"]
@@ -66,9 +67,7 @@ class BTConfig:
     l2_prompt         L2 penalty on the per-prompt deviations d
     steps, lr         full-batch Adam on the (convex) penalised log-loss
     perception        (kind, flip probability) pairs: how unreliably the model perceives each kind of property
-    style_halo        probability that an absent fact / tail fact is perceived as present in a response that has
-                      a style artifact (see the module docstring); 0 = no halo
-    halo_kinds        the kinds of property the halo acts on
+    halo              the model's :class:`sim.rubric_world.Halo` (see the module docstring); ``Halo(0.0)``: none
     """
 
     pairs_per_prompt: int = 16
@@ -79,23 +78,17 @@ class BTConfig:
     lr: float = 0.05
     perception: tuple[tuple[str, float], ...] = (("fact", 0.25), ("tail_fact", 0.3), ("penalty", 0.1),
                                                 ("style", 0.0), ("length", 0.0))
-    style_halo: float = 0.5
-    halo_kinds: tuple[str, ...] = ("fact", "tail_fact")
+    halo: Halo = Halo(0.5)
 
     @classmethod
     def perfect_perception(cls, **kw) -> BTConfig:
         """Sees every property exactly: no flips and no halo."""
-        return cls(perception=tuple((k, 0.0) for k in KINDS), style_halo=0.0, **kw)
+        return cls(perception=tuple((k, 0.0) for k in KINDS), halo=Halo(0.0), **kw)
 
     def flip_rates(self) -> np.ndarray:
         """(M,) misperception probability of each property."""
         d = dict(self.perception)
         return np.array([d.get(p.kind, 0.0) for p in PROPERTIES], dtype=np.float32)
-
-    def halo_rates(self) -> np.ndarray:
-        """(M,) probability that property k, when absent, is perceived as present in a styled response."""
-        return np.array([self.style_halo if p.kind in self.halo_kinds else 0.0 for p in PROPERTIES],
-                        dtype=np.float32)
 
     def __post_init__(self) -> None:
         if self.pairs_per_prompt < 1 or self.steps < 1:
@@ -104,10 +97,6 @@ class BTConfig:
             raise ValueError("BTConfig: label_temp, lr > 0 and l2 penalties >= 0 needed")
         if not all(k in KINDS and 0.0 <= v < 0.5 for k, v in self.perception):
             raise ValueError(f"BTConfig.perception={self.perception}: kinds from {KINDS}, rates in [0, 0.5)")
-        if not 0.0 <= self.style_halo < 1.0:
-            raise ValueError(f"BTConfig.style_halo={self.style_halo}: need a probability in [0, 1)")
-        if not set(self.halo_kinds) <= set(KINDS) - {"style"}:
-            raise ValueError(f"BTConfig.halo_kinds={self.halo_kinds}: kinds from {KINDS} other than 'style'")
 
 
 class BTPairs(NamedTuple):
@@ -158,18 +147,17 @@ def bt_pairs(world: RubricWorld, key: jax.Array, kind: str, config: BTConfig = B
                    np.ones(P * n, np.float32))
 
 
-STYLE_MASK: np.ndarray = np.array([p.kind == "style" for p in PROPERTIES])  # (M,) what triggers the halo
+STYLE_MASK: np.ndarray = np.array([p.kind == "style" for p in PROPERTIES])  # (M,) the style artifacts
 STYLE_MASK.setflags(write=False)
 
 
 def perceive(x: np.ndarray, rng: np.random.Generator, config: BTConfig = BTConfig()) -> np.ndarray:
     """What the model perceives of responses ``x`` (..., M) 0/1: each property flipped with its kind's rate,
-    then, in responses with a style artifact (judged on the TRUE properties: style is seen exactly), each
-    halo-kind property read as present with probability ``style_halo``. Returns the same shape and dtype."""
+    then, in responses with a halo trigger (judged on the TRUE properties: style is seen exactly), each
+    property of the halo's kinds read as present with probability ``halo.strength``. Same shape and dtype."""
     x = np.asarray(x)
     seen = x ^ (rng.random(x.shape) < config.flip_rates())
-    styled = (x[..., STYLE_MASK] > 0).any(-1, keepdims=True)
-    halo = styled & (rng.random(x.shape) < config.halo_rates())
+    halo = config.halo.styled(x)[..., None] & (rng.random(x.shape) < config.halo.property_rates())
     return (seen | halo).astype(x.dtype)
 
 
@@ -220,6 +208,6 @@ def bt_proxy(weights, config: BTConfig = BTConfig(), c_max: int = M) -> ProxyArr
     flip = np.zeros(px.fpr.shape, np.float32)
     flip[:, :M] = config.flip_rates()[None, :]
     halo = np.zeros(px.fpr.shape, np.float32)
-    halo[:, :M] = config.halo_rates()[None, :]
-    trigger = np.broadcast_to(STYLE_MASK.astype(np.float32), px.halo_trigger.shape).copy()
+    halo[:, :M] = config.halo.property_rates()[None, :]
+    trigger = np.broadcast_to(config.halo.trigger_mask().astype(np.float32), px.halo_trigger.shape).copy()
     return px._replace(fpr=flip, fnr=flip.copy(), halo=halo, halo_trigger=trigger)

@@ -38,6 +38,7 @@ from sim.bt import PAIR_KINDS, STYLE_MASK, BTConfig, BTPairs, bt_pairs, bt_proxy
 from sim.rubric_train import ProxyArrays, TrainConfig, rubric_proxy, stack_proxies, train_many
 from sim.rubric_world import (
     PROPERTIES,
+    Halo,
     ProposerConfig,
     RubricWorld,
     SimProposer,
@@ -220,7 +221,7 @@ def run(config: ExperimentConfig = ExperimentConfig(), log_dir: Path | None = No
     seeds, bt_data = [], {k: [] for k in config.bt_kinds}
     bt_abl = []
     abl_cfg = dataclasses.replace(config.bt, perception=tuple((k, 0.0) for k, _ in config.bt.perception),
-                                  style_halo=0.0)
+                                  halo=Halo(0.0))
     for s in range(config.seeds):
         ks = jax.random.split(jax.random.fold_in(master, s), 5)
         world = make_world(ks[0], config.world)
@@ -323,11 +324,14 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
     win_peak = _smooth(win, max(smooth, 9)).max(-1)
     kl = np.asarray(raw["train"]["kl"])
     at_kl = {b: gold_within_kl(gs, kl, b) for b in KL_BUDGETS}
+    sig = [k for k, p in enumerate(PROPERTIES) if p.name == "signature_phrase"][0]
+    probs = np.asarray(raw["train"]["probs"])  # (S, K, T, M)
     table1 = {}
     for k, n in enumerate(names):
         table1[n] = {"peak_gold": mean_ci(peak[:, k]), "peak_step": mean_ci(peak_step[:, k]),
                      "final_gold": mean_ci(final[:, k]), "loss_after_peak": mean_ci(loss_frac[:, k]),
                      "peak_win_rate": mean_ci(win_peak[:, k]), "final_kl": mean_ci(kl[:, k, -1]),
+                     "final_signature_prob": mean_ci(probs[:, k, -1, sig]),
                      **{f"gold_within_kl_{b:g}": mean_ci(at_kl[b][:, k]) for b in KL_BUDGETS}}
     # Table 2
     t2 = raw["table2"]
@@ -403,8 +407,6 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
         for b in KL_BUDGETS:
             f_t6[f"on_minus_off_gold_within_kl_{b:g}"] = mean_ci(at_kl[b][:, idx["bt-on"]] - at_kl[b][:, idx["bt-off"]])
         f_t6["holds_at_matched_kl_2"] = bool(f_t6["on_minus_off_gold_within_kl_2"]["lo"] > 0)
-        sig = [k for k, p in enumerate(PROPERTIES) if p.name == "signature_phrase"][0]
-        probs = np.asarray(raw["train"]["probs"])  # (S, K, T, M)
         for n in ("bt-on", "bt-off", "bt-both"):
             if n in idx:
                 f_t6[f"final_signature_prob_{n}"] = mean_ci(probs[:, idx[n], -1, sig])

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewards.rubric import Rubric
-from sim.rubric_world import SIGN, M, SimVerifier, criteria_arrays
+from sim.rubric_world import SIGN, Halo, M, SimVerifier, criteria_arrays
 
 __all__ = [
     "TrainConfig",
@@ -89,7 +89,7 @@ class ProxyArrays(NamedTuple):
     norm (P,): the score is sum_c weight * verdict / norm;
     halo (P, C), halo_trigger (P, M): in a response with any property of ``halo_trigger``, criterion c's
     verdict is YES with the extra probability halo[c] (fpr -> fpr + (1 - fpr) halo, fnr -> fnr (1 - halo)):
-    the Bradley-Terry model's style halo (:func:`sim.bt.perceive`); zeros for rubrics.
+    a :class:`sim.rubric_world.Halo` (the Bradley-Terry model's, or the rubric verifier's if it has one).
     """
 
     mask: np.ndarray
@@ -116,13 +116,14 @@ class TrainLog(NamedTuple):
 def rubric_proxy(rubrics: Sequence[Rubric], verifier: SimVerifier | None, c_max: int) -> ProxyArrays:
     """Rubrics (one per prompt, weighted mean) -> ProxyArrays padded to ``c_max`` criteria.
 
-    ``verifier`` supplies the per-criterion error rates (None: perfect verification)."""
+    ``verifier`` supplies the per-criterion error rates and its halo (None: perfect verification)."""
     P = len(rubrics)
     mask = np.zeros((P, c_max, M), np.float32)
     neg = np.zeros((P, c_max), np.float32)
     w = np.zeros((P, c_max), np.float32)
     fpr = np.zeros((P, c_max), np.float32)
     fnr = np.zeros((P, c_max), np.float32)
+    halo = np.zeros((P, c_max), np.float32)
     for p, rub in enumerate(rubrics):
         if rub.aggregate != "weighted_mean":
             raise ValueError(f"rubric {p}: only weighted_mean rubrics can be trained on, got {rub.aggregate!r}")
@@ -138,8 +139,12 @@ def rubric_proxy(rubrics: Sequence[Rubric], verifier: SimVerifier | None, c_max:
         w[p, :C] = arr.weight
         if verifier is not None:
             fpr[p, :C], fnr[p, :C] = verifier.rates(rub)
+            halo[p, :C] = verifier.halo_rates(rub)
     norm = w.sum(1)
-    return ProxyArrays(mask, neg, w, fpr, fnr, norm, np.zeros_like(w), np.zeros((P, M), np.float32))
+    trigger = np.zeros((P, M), np.float32)
+    if verifier is not None:
+        trigger[:] = verifier.config.halo.trigger_mask()
+    return ProxyArrays(mask, neg, w, fpr, fnr, norm, halo, trigger)
 
 
 def linear_proxy(weights: np.ndarray, c_max: int = M) -> ProxyArrays:
@@ -205,8 +210,8 @@ def _proxy_reward(u: jax.Array, x: jax.Array, px: ProxyArrays) -> jax.Array:
     truth = jnp.logical_xor(hit, px.negate[:, None, :] > 0.5)
     styled = jnp.einsum("pgm,pm->pg", x, px.halo_trigger) > 0.5  # (P, G)
     h = jnp.where(styled[..., None], px.halo[:, None, :], 0.0)  # (P, G, C)
-    fpr, fnr = px.fpr[:, None, :], px.fnr[:, None, :]
-    yes = jnp.where(truth, u >= fnr * (1.0 - h), u < fpr + (1.0 - fpr) * h)
+    fpr, fnr = Halo.apply(px.fpr[:, None, :], px.fnr[:, None, :], h)
+    yes = jnp.where(truth, u >= fnr, u < fpr)
     return (yes * px.weight[:, None, :]).sum(-1) / px.norm[:, None]
 
 

@@ -65,6 +65,7 @@ __all__ = [
     "ModelProfile",
     "WorldConfig",
     "RubricWorld",
+    "Halo",
     "VerifierConfig",
     "SimVerifier",
     "ProposerConfig",
@@ -558,6 +559,58 @@ def _criterion_key(c: Criterion) -> int:
 
 # ------------------------------------------------------------------------------------------------ verifier
 @dataclass(frozen=True)
+class Halo:
+    """A reader's halo: polished formatting read as competence (the "style over substance" bias documented for
+    learned reward models and LLM judges). In a response that has any ``trigger`` property, a check on a
+    property of one of ``kinds`` that would read it as absent reads it as present with probability
+    ``strength``: ``fpr -> fpr + (1 - fpr) * strength`` and ``fnr -> fnr * (1 - strength)``.
+
+    The Bradley-Terry model (:class:`sim.bt.BTConfig`) reads every property this way; the rubric verifier
+    (:class:`VerifierConfig`) only its precise, non-negated criteria on those kinds. ``strength = 0``: none.
+    """
+
+    strength: float = 0.0
+    trigger: tuple[str, ...] = ("markdown_headers", "signature_phrase")
+    kinds: tuple[str, ...] = ("fact", "tail_fact")
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength < 1.0:
+            raise ValueError(f"Halo.strength={self.strength}: need a probability in [0, 1)")
+        bad = [t for t in self.trigger if t not in PROPERTY_INDEX]
+        if bad or not self.trigger:
+            raise ValueError(f"Halo.trigger={self.trigger}: need property names from {list(PROPERTY_INDEX)}")
+        if not set(self.kinds) <= set(KINDS):
+            raise ValueError(f"Halo.kinds={self.kinds}: kinds from {KINDS}")
+        if any(PROPERTIES[PROPERTY_INDEX[t]].kind in self.kinds for t in self.trigger):
+            raise ValueError(f"Halo: a trigger {self.trigger} may not be of a kind it acts on {self.kinds}")
+
+    def trigger_mask(self) -> np.ndarray:
+        """(M,) bool: the properties that switch the halo on."""
+        return np.isin(np.arange(M), [PROPERTY_INDEX[t] for t in self.trigger])
+
+    def property_rates(self) -> np.ndarray:
+        """(M,) float32: ``strength`` for properties of the halo's kinds, else 0."""
+        return np.array([self.strength if p.kind in self.kinds else 0.0 for p in PROPERTIES], dtype=np.float32)
+
+    def criterion_rate(self, c: Criterion) -> float:
+        """The halo on a rubric criterion: ``strength`` for a precise, non-negated check on a property of the
+        halo's kinds ("States the decisive test"), 0 for coarse, negated ("avoids ...") or non-sim checks."""
+        pr = criterion_props(c)
+        if self.strength == 0.0 or pr is None or pr[1] or len(pr[0]) != 1:
+            return 0.0
+        return self.strength if PROPERTIES[pr[0][0]].kind in self.kinds else 0.0
+
+    def styled(self, responses) -> np.ndarray:
+        """(...,) bool: which responses (..., M) carry a trigger property."""
+        return (np.asarray(responses)[..., self.trigger_mask()] > 0).any(-1)
+
+    @staticmethod
+    def apply(fpr, fnr, h):
+        """Error rates under a halo of probability ``h`` (arrays broadcast): (fpr', fnr')."""
+        return fpr + (1.0 - fpr) * h, fnr * (1.0 - h)
+
+
+@dataclass(frozen=True)
 class VerifierConfig:
     """Error rates of the simulated verifier, by the kind of property a criterion checks.
 
@@ -566,6 +619,8 @@ class VerifierConfig:
     coarse_fpr / coarse_fnr   the same for ``any_of`` criteria
     jitter       sd of a log-normal per-criterion multiplier (criteria differ in how checkable they are)
     max_rate     rates are clipped to [0, max_rate]
+    halo         :class:`Halo` on precise fact / tail-fact criteria (default: none). Off in every default
+                 experiment; docs/rubric_world_findings.md shows what one triggered by the signature line does
     """
 
     fpr: tuple[tuple[str, float], ...] = (("fact", 0.05), ("tail_fact", 0.05), ("penalty", 0.1),
@@ -576,6 +631,7 @@ class VerifierConfig:
     coarse_fnr: float = 0.05
     jitter: float = 0.3
     max_rate: float = 0.45
+    halo: Halo = Halo()
 
     @classmethod
     def perfect(cls) -> VerifierConfig:
@@ -584,7 +640,8 @@ class VerifierConfig:
 
     def scaled(self, factor: float) -> VerifierConfig:
         return VerifierConfig(tuple((k, v * factor) for k, v in self.fpr), tuple((k, v * factor) for k, v in self.fnr),
-                              self.coarse_fpr * factor, self.coarse_fnr * factor, self.jitter, self.max_rate)
+                              self.coarse_fpr * factor, self.coarse_fnr * factor, self.jitter, self.max_rate,
+                              self.halo)
 
 
 class SimVerifier:
@@ -602,17 +659,18 @@ class SimVerifier:
         self._fnr = dict(config.fnr)
         self.name = f"sim-verifier-{stable_hash([repr(config), self.seed])[:10]}"
         self._rates: dict[tuple[str, str], tuple[float, float]] = {}
-        self._compiled: dict[Rubric, tuple[CriteriaArrays, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._compiled: dict[Rubric, tuple[CriteriaArrays, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._trigger = config.halo.trigger_mask()
 
-    def compiled(self, rubric: Rubric) -> tuple[CriteriaArrays, np.ndarray, np.ndarray, np.ndarray]:
-        """(criteria arrays, fpr (C,), fnr (C,), criterion hash keys (C,) uint64) of a rubric, cached."""
+    def compiled(self, rubric: Rubric) -> tuple[CriteriaArrays, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(criteria arrays, fpr (C,), fnr (C,), criterion hash keys (C,) uint64, halo (C,)) of a rubric, cached."""
         got = self._compiled.get(rubric)
         if got is None:
             if len(self._compiled) > 100_000:
                 self._compiled.clear()
             fpr, fnr = self.rates(rubric)
             keys = np.array([_criterion_key(c) for c in rubric.criteria], dtype=np.uint64)
-            got = (criteria_arrays(rubric), fpr, fnr, keys)
+            got = (criteria_arrays(rubric), fpr, fnr, keys, self.halo_rates(rubric))
             self._compiled[rubric] = got
         return got
 
@@ -646,6 +704,17 @@ class SimVerifier:
         r = np.array([self.error_rates(c) for c in rubric.criteria], dtype=np.float64).reshape(-1, 2)
         return r[:, 0], r[:, 1]
 
+    def halo_rates(self, rubric: Rubric) -> np.ndarray:
+        """(C,) the verifier's halo on each criterion (:meth:`Halo.criterion_rate`), active in styled responses."""
+        return np.array([self.config.halo.criterion_rate(c) for c in rubric.criteria], dtype=np.float64)
+
+    def _yes(self, truth, u, fpr, fnr, halo, x) -> np.ndarray:
+        """Noisy YES (..., C) from error-free verdicts ``truth`` and uniforms ``u`` (..., C); rates and halo
+        (..., C) broadcast; the halo is active where the response x (..., M) carries a trigger property."""
+        h = halo * (x[..., self._trigger] > 0).any(-1)[..., None]
+        fpr, fnr = Halo.apply(fpr, fnr, h)
+        return np.where(truth, u >= fnr, u < fpr)
+
     def _item_hash(self, prompt_idx, responses) -> np.ndarray:
         """(N,) uint64 hash of (seed, prompt, response) per item."""
         h = _splitmix(np.uint64(self.seed))
@@ -657,10 +726,10 @@ class SimVerifier:
         x = np.asarray(responses)
         if x.ndim != 2 or x.shape[1] != M:
             raise ValueError(f"responses have shape {x.shape}; expected (N, {M})")
-        arr, fpr, fnr, ckeys = self.compiled(rubric)
+        arr, fpr, fnr, ckeys, halo = self.compiled(rubric)
         truth = arr.truth(x)  # (N, C)
         u = _to_unit(_splitmix(self._item_hash(prompt_idx, x)[:, None] ^ ckeys[None, :]))
-        yes = np.where(truth, u >= fnr, u < fpr)
+        yes = self._yes(truth, u, fpr, fnr, halo, x)
         out = np.where(yes, YES, NO).astype(np.int8)
         out[:, ~arr.usable] = UNKNOWN
         return out
@@ -680,17 +749,18 @@ class SimVerifier:
         fpr = np.zeros((P, C))
         fnr = np.zeros((P, C))
         keys = np.zeros((P, C), np.uint64)
+        halo = np.zeros((P, C))
         bad = np.zeros(P, bool)
-        for p, (arr, f, n, k) in enumerate(comp):
+        for p, (arr, f, n, k, h) in enumerate(comp):
             c = arr.weight.shape[0]
-            mask[p, :c], neg[p, :c], w[p, :c], fpr[p, :c], fnr[p, :c], keys[p, :c] = (
-                arr.mask, arr.negate, arr.weight, f, n, k)
+            mask[p, :c], neg[p, :c], w[p, :c], fpr[p, :c], fnr[p, :c], keys[p, :c], halo[p, :c] = (
+                arr.mask, arr.negate, arr.weight, f, n, k, h)
             bad[p] = not arr.usable.all() or rubrics[p].aggregate != "weighted_mean"
         truth = (x.astype(bool)[:, :, None, :] & mask[:, None]).any(-1) ^ neg[:, None]  # (P, N, C)
         item = self._item_hash(np.broadcast_to(np.arange(P)[:, None], (P, N)).reshape(-1),
                                x.reshape(-1, M)).reshape(P, N)
         u = _to_unit(_splitmix(item[:, :, None] ^ keys[:, None, :]))
-        yes = np.where(truth, u >= fnr[:, None], u < fpr[:, None])
+        yes = self._yes(truth, u, fpr[:, None], fnr[:, None], halo[:, None], x)
         out = (yes * w[:, None]).sum(-1) / w.sum(-1)[:, None]
         out[bad] = np.nan
         return out
@@ -710,16 +780,17 @@ class SimVerifier:
         fpr = np.zeros((N, C))
         fnr = np.zeros((N, C))
         keys = np.zeros((N, C), np.uint64)
+        halo = np.zeros((N, C))
         usable = np.zeros((N, C), bool)
-        for i, (arr, f, n, k) in enumerate(comp):
+        for i, (arr, f, n, k, h) in enumerate(comp):
             c = sizes[i]
-            mask[i, :c], neg[i, :c], fpr[i, :c], fnr[i, :c], keys[i, :c], usable[i, :c] = (
-                arr.mask, arr.negate, f, n, k, arr.usable)
+            mask[i, :c], neg[i, :c], fpr[i, :c], fnr[i, :c], keys[i, :c], halo[i, :c], usable[i, :c] = (
+                arr.mask, arr.negate, f, n, k, h, arr.usable)
         x = np.array([_as_response(r) for _p, r, _rub in items], dtype=np.int8).reshape(N, M)
         pidx = np.array([self.world.prompt_index(p) for p, _r, _rub in items])
         truth = (x.astype(bool)[:, None, :] & mask).any(-1) ^ neg
         u = _to_unit(_splitmix(self._item_hash(pidx, x)[:, None] ^ keys))
-        yes = np.where(truth, u >= fnr, u < fpr)
+        yes = self._yes(truth, u, fpr, fnr, halo, x)
         out = np.where(usable, np.where(yes, YES, NO), UNKNOWN).astype(np.int8)
         return [out[i, :sizes[i]] for i in range(N)]
 

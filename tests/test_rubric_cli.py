@@ -129,3 +129,15 @@ def test_sim_export_refine_and_score_through_the_cli(tmp_path, capsys):
                             "sim", *world]) == 0
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(rows) == 3 and all(r["score"] is not None and 0 <= r["score"] <= 1 for r in rows)
+
+
+def test_sim_verifier_takes_a_halo_option():
+    from sim.rubric_world import Halo
+
+    v = rubric_cli._sim_verifier({"halo": 0.3, "n_prompts": 2})
+    assert v.config.halo == Halo(0.3)
+    v = rubric_cli._sim_verifier({"halo": {"strength": 0.5, "trigger": ["signature_phrase"]}, "n_prompts": 2})
+    assert v.config.halo == Halo(0.5, ("signature_phrase",))
+    for bad in (1.5, {"strength": 0.2, "trigger": ["no_such_property"]}, {"bogus": 1}):
+        with pytest.raises(SystemExit, match="bad halo"):
+            rubric_cli._sim_verifier({"halo": bad, "n_prompts": 2})

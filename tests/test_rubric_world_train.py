@@ -17,7 +17,7 @@ from sim.rubric_train import (
     train,
     train_many,
 )
-from sim.rubric_world import PROPERTIES, SIGN, SimVerifier, WorldConfig, make_world
+from sim.rubric_world import PROPERTIES, SIGN, Halo, SimVerifier, WorldConfig, make_world
 
 train = jax.jit(train, static_argnames=("config",))
 STYLE = [k for k, p in enumerate(PROPERTIES) if p.kind == "style"]
@@ -99,7 +99,7 @@ def test_exact_kl_and_hash_uniform():
 def test_perceive_applies_flips_and_the_style_halo_at_their_rates():
     from sim.bt import STYLE_MASK, perceive
 
-    cfg = BTConfig(style_halo=0.5)
+    cfg = BTConfig(halo=Halo(0.5))
     n = 40_000
     x = np.zeros((n, len(PROPERTIES)), np.int8)
     x[n // 2:, STYLE[0]] = 1  # the second half carries one style artifact
@@ -108,7 +108,7 @@ def test_perceive_applies_flips_and_the_style_halo_at_their_rates():
     x[::2, fact] = 1
     seen = perceive(x, np.random.default_rng(0), cfg)
     assert seen.dtype == x.dtype and seen.shape == x.shape
-    f, h = cfg.flip_rates()[fact], cfg.style_halo
+    f, h = cfg.flip_rates()[fact], cfg.halo.strength
     plain, styled = slice(0, n // 2), slice(n // 2, n)
 
     def rate(rows, k, present):
@@ -129,22 +129,61 @@ def test_proxy_reward_with_halo_matches_its_exact_expectation(world):
     from sim.rubric_train import _proxy_reward
 
     w = np.random.default_rng(1).normal(size=(world.n_prompts, len(PROPERTIES))).astype(np.float32)
-    cfg = BTConfig(style_halo=0.6)
+    cfg = BTConfig(halo=Halo(0.6))
     px = ProxyArrays(*(jnp.asarray(a, jnp.float32) for a in bt_proxy(w, cfg)))
     x = np.zeros((world.n_prompts, 2, len(PROPERTIES)), np.float32)
     x[:, 1, STYLE[1]] = 1.0  # response 1 is styled, response 0 is not; both state nothing else
     n = 4000
     u = _hash_uniform(jnp.array([3, 4], jnp.uint32), (n, world.n_prompts, 2, len(PROPERTIES)))
     r = np.asarray(jax.vmap(lambda uu: _proxy_reward(uu, jnp.asarray(x), px))(u)).mean(0)  # (P, 2)
-    f, h = cfg.flip_rates(), cfg.halo_rates()
+    f, h = cfg.flip_rates(), cfg.halo.property_rates()
     p_yes = np.where(x > 0, 1 - f * np.where(x[..., STYLE].any(-1, keepdims=True), 1 - h, 1),
                      f + (1 - f) * np.where(x[..., STYLE].any(-1, keepdims=True), h, 0))
     exact = (p_yes * w[:, None, :]).sum(-1)
     np.testing.assert_allclose(r, exact, atol=0.12)
     assert np.abs(r - exact).mean() < 0.03
-    # rubric proxies have no halo
+    # the default rubric verifier has no halo
     rp = rubric_proxy(world.initial_rubrics, SimVerifier(world), 12)
-    assert not rp.halo.any() and not rp.halo_trigger.any()
+    assert not rp.halo.any()
+
+
+def test_verifier_halo_acts_on_precise_content_criteria_of_styled_responses(world):
+    from rewards.rubric import YES, Criterion, Rubric
+    from sim.rubric_world import PROPERTY_INDEX, VerifierConfig, precise_criterion
+
+    halo = Halo(0.6, trigger=("signature_phrase",))
+    tail, sig = PROPERTY_INDEX["decisive_test"], PROPERTY_INDEX["signature_phrase"]
+    rub = Rubric((precise_criterion(tail, 2.0, ()),
+                  Criterion("Considers alternatives", 1.0, {"any_of": [PROPERTY_INDEX["dangerous_differential"],
+                                                                         PROPERTY_INDEX["hedged_diagnosis"]]}),
+                  Criterion("Avoids unsafe advice", 1.0, {"property": PROPERTY_INDEX["unsafe_advice"],
+                                                          "negate": True})))
+    v0, vh = SimVerifier(world), SimVerifier(world, VerifierConfig(halo=halo))
+    np.testing.assert_array_equal(vh.halo_rates(rub), [0.6, 0.0, 0.0])  # coarse and "avoids" criteria: none
+    # 2048 distinct responses without the tail fact; the other 11 properties enumerate them
+    free = [k for k in range(len(PROPERTIES)) if k not in (tail, sig)]
+    bits = (np.arange(2048)[:, None] >> np.arange(len(free))[None, :]) & 1
+    x = np.zeros((2048, len(PROPERTIES)), np.int8)
+    x[:, free] = bits
+    fpr = v0.rates(rub)[0][0]
+    for styled in (0, 1):
+        xs = x.copy()
+        xs[:, sig] = styled
+        yes0 = v0.verdicts(np.zeros(len(xs), int), xs, rub)[:, 0] == YES
+        yes = vh.verdicts(np.zeros(len(xs), int), xs, rub)[:, 0] == YES
+        want = fpr + (1 - fpr) * 0.6 if styled else fpr
+        assert abs(yes.mean() - want) < 4 * np.sqrt(want * (1 - want) / len(xs)) + 1e-9, (styled, yes.mean(), want)
+        assert np.all(yes0 <= yes)  # the halo only adds YES (same hash uniforms)
+        if not styled:
+            np.testing.assert_array_equal(yes, yes0)
+        # the vectorized paths agree with verdicts()
+        sc = vh.scores([rub], xs[None])[0]
+        many = np.array([vh.verify_many([(world.prompts[0], tuple(r), rub)])[0] for r in xs[:64]])
+        np.testing.assert_array_equal(many, vh.verdicts(np.zeros(64, int), xs[:64], rub))
+        np.testing.assert_allclose(sc, np.array([rub.score(v) for v in vh.verdicts(np.zeros(len(xs), int), xs, rub)]))
+    px = rubric_proxy([rub] * world.n_prompts, vh, 4)
+    np.testing.assert_allclose(px.halo[0], [0.6, 0.0, 0.0, 0.0])
+    assert px.halo_trigger[0, sig] == 1 and px.halo_trigger[0].sum() == 1
 
 
 def test_a_reward_that_pays_for_style_costs_gold_under_the_halo(world):
@@ -154,7 +193,7 @@ def test_a_reward_that_pays_for_style_costs_gold_under_the_halo(world):
     cfg = TrainConfig(steps=150, group_size=8)
     golds = []
     for halo in (0.0, 0.7):
-        log = train(jax.random.key(5), world.base_logits(), bt_proxy(w, BTConfig(style_halo=halo)),
+        log = train(jax.random.key(5), world.base_logits(), bt_proxy(w, BTConfig(halo=Halo(halo))),
                     world.gold_weights, cfg)
         golds.append(float(np.asarray(log.gold)[-20:].mean()))
         assert np.asarray(log.probs)[-1, STYLE].max() > 0.8  # an artifact is learned either way
