@@ -46,8 +46,10 @@ _NAN2 = (float("nan"), float("nan"))
 # ranks
 
 
-def _rank_counts(x: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per element: (# in its group strictly below it, # in its group <= it, group size), all (N,) float."""
+def _rank_counts(x: np.ndarray, groups: np.ndarray | None,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per element: (mass in its group strictly below it, mass in its group <= it, group mass), all (N,) float.
+    Mass is a count (``weights`` None: exact integers) or the sum of ``weights`` (N,)."""
     x = np.asarray(x, dtype=np.float64)
     g = np.zeros(x.shape[0], dtype=np.int64) if groups is None else np.asarray(groups)
     order = np.lexsort((x, g))
@@ -66,20 +68,28 @@ def _rank_counts(x: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, 
     run_end = np.append(run_start[1:], n)
     grp_start = np.flatnonzero(new_group)
     grp_end = np.append(grp_start[1:], n)
+    # cum[i] = mass of the first i sorted elements
+    cum = np.arange(n + 1, dtype=np.float64) if weights is None else np.concatenate(
+        [[0.0], np.cumsum(np.asarray(weights, dtype=np.float64)[order])])
     less = np.empty(n)
     leq = np.empty(n)
     size = np.empty(n)
-    less[order] = run_start[run_id] - grp_start[grp_id]
-    leq[order] = run_end[run_id] - grp_start[grp_id]
-    size[order] = grp_end[grp_id] - grp_start[grp_id]
+    less[order] = cum[run_start[run_id]] - cum[grp_start[grp_id]]
+    leq[order] = cum[run_end[run_id]] - cum[grp_start[grp_id]]
+    size[order] = cum[grp_end[grp_id]] - cum[grp_start[grp_id]]
     return less, leq, size
 
 
-def midrank_quantiles(values, groups=None) -> np.ndarray:
-    """Mid-rank quantiles ``(#below + #equal / 2) / n`` of ``values`` (N,) within the sample, or within each
-    group of ``groups`` (N,). Distinct values map to (rank - 1/2)/n, so the mean is exactly 1/2."""
-    less, leq, size = _rank_counts(np.asarray(values, dtype=np.float64), groups)
-    return (less + leq) / 2.0 / np.maximum(size, 1)
+def midrank_quantiles(values, groups=None, weights=None) -> np.ndarray:
+    """Mid-rank quantiles ``(mass below + mass equal / 2) / total mass`` of ``values`` (N,), within the sample
+    or within each group of ``groups`` (N,). Mass is a count (a sample: distinct values map to (rank - 1/2)/n,
+    so the mean is exactly 1/2) or ``weights`` (N,) (a distribution: ``theory.bandit`` uses the base policy's
+    probabilities, P0(X < x) + P0(X = x) / 2)."""
+    values = np.asarray(values, dtype=np.float64)
+    if weights is not None and np.shape(weights) != values.shape:
+        raise ValueError(f"weights have shape {np.shape(weights)}, values {values.shape}")
+    less, leq, size = _rank_counts(values, groups, weights)
+    return (less + leq) / 2.0 / np.where(size > 0, size, 1.0)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -148,3 +148,18 @@ def test_estimate_h_with_groups_and_errors():
     with pytest.raises(ValueError):
         estimate_h(proxy, gold, [0.1, 1.0])
     assert math.isnan(estimate_h([np.nan], [1.0], 2).h[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(1, 4), st.integers(0, 2)), min_size=1, max_size=20))
+def test_weighted_midrank_equals_the_count_version_on_repeated_values(items):
+    """Integer weights act as repetitions: one definition serves samples (diagnostics) and pmfs (theory.bandit)."""
+    values = np.array([v for v, _w, _g in items], float)
+    weights = np.array([w for _v, w, _g in items], float)
+    groups = np.array([g for _v, _w, g in items])
+    got = midrank_quantiles(values, groups, weights=weights)
+    rep = midrank_quantiles(np.repeat(values, weights.astype(int)), np.repeat(groups, weights.astype(int)))
+    first = np.concatenate([[0], np.cumsum(weights.astype(int))[:-1]])
+    np.testing.assert_allclose(got, rep[first], atol=1e-12)
+    with pytest.raises(ValueError, match="weights"):
+        midrank_quantiles(values, weights=weights[:-1] if len(weights) > 1 else np.ones(2))

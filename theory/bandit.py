@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rewards.diagnostics import midrank_quantiles
+
 __all__ = ["bon_pmf", "evaluate", "mid_rank_quantiles", "tilt_pmf"]
 
 
@@ -38,11 +40,7 @@ def _values(values, k: int, name: str) -> np.ndarray:
 def mid_rank_quantiles(p, values) -> np.ndarray:
     """(K,) mid-rank quantiles P0(X < x_k) + P0(X = x_k)/2 of each arm's value under pi0."""
     p = _probs(p)
-    values = _values(values, p.size, "values")
-    levels, inverse = np.unique(values, return_inverse=True)
-    mass = np.bincount(inverse, weights=p, minlength=levels.size)
-    below = np.concatenate([[0.0], np.cumsum(mass)[:-1]])
-    return (below + 0.5 * mass)[inverse]
+    return midrank_quantiles(_values(values, p.size, "values"), weights=p)
 
 
 def tilt_pmf(p, proxy, beta) -> np.ndarray:
