@@ -4,7 +4,7 @@
   chase rft pretrain --task DIR --out MODEL_DIR [--size nano|micro|small|base --epochs E --batch-size B
                      --lr LR --vocab-size V --device auto --max-docs N --amp-bf16]
   chase rft train --config FILE.yaml [--key value ...]    (TRL's parser: RFTArguments + GRPOConfig)
-  chase rft plot --run NAME=RUN_DIR [--run ...] --out DIR  (figures/rft_curves.py)
+  chase rft plot --run NAME=RUN_DIR[,RUN_DIR...] [--run ...] --out DIR  (figures/rft_curves.py; seeds)
   chase rft collect --run NAME=RUN_DIR [--run ...] [--model DIR] --json FILE --csv FILE
 
 Every sub-command prints one JSON object on stdout (rewards.io.emit).
@@ -67,23 +67,35 @@ def _pretrain(argv: list[str]) -> int:
     return 0
 
 
+def _runs(specs: list[str], prog: str) -> dict[str, list[tuple[str, list[dict]]]]:
+    """``NAME=DIR[,DIR...]`` (repeatable; several dirs = seeds of one condition) -> {name: [(dir, eval rows)]}."""
+    out: dict[str, list[tuple[str, list[dict]]]] = {}
+    for spec in specs:
+        name, sep, dirs = spec.partition("=")
+        if not sep or not name or not dirs:
+            raise SystemExit(f"{prog}: --run expects NAME=DIR[,DIR...], got {spec!r}")
+        for d in dirs.split(","):
+            rows = read_jsonl(Path(d) / "eval_metrics.jsonl")
+            if not rows:
+                raise SystemExit(f"{prog}: {d}/eval_metrics.jsonl is missing or empty")
+            out.setdefault(name, []).append((d, sorted(rows, key=lambda r: r["step"])))
+    return out
+
+
 def _plot(argv: list[str]) -> int:
-    from figures.rft_curves import plot
+    from figures.rft_curves import WATCH, plot
     from figures.style import save_figure
+    from rft.seeds import aggregate_curves
 
     ap = argparse.ArgumentParser(prog="chase rft plot", description="gold vs proxy reward over steps and KL")
-    ap.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR (repeatable)")
+    ap.add_argument("--run", action="append", required=True,
+                    help="NAME=RUN_DIR[,RUN_DIR...] (repeatable; several dirs are seeds: mean and 95%% CI)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--stem", default="rft_curves")
     ap.add_argument("--title", default="")
     a = ap.parse_args(argv)
-    data = {}
-    for spec in a.run:
-        name, _, d = spec.partition("=")
-        rows = read_jsonl(Path(d) / "eval_metrics.jsonl")
-        if not rows:
-            raise SystemExit(f"chase rft plot: {d}/eval_metrics.jsonl is missing or empty")
-        data[name] = rows
+    data = {name: aggregate_curves([rows for _d, rows in runs], tuple(WATCH))
+            for name, runs in _runs(a.run, "chase rft plot").items()}
     fig = plot(data, title=a.title)
     paths = save_figure(fig, data, a.out, a.stem)
     emit({k: str(v) for k, v in paths.items()})
@@ -111,37 +123,42 @@ def _collect(argv: list[str]) -> int:
     import json
 
     from rewards.io import atomic_write_text, write_json
+    from rft.seeds import summarize_seeds
     from rft.train import summarize
 
     ap = argparse.ArgumentParser(prog="chase rft collect")
-    ap.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR (repeatable)")
+    ap.add_argument("--run", action="append", required=True,
+                    help="NAME=RUN_DIR[,RUN_DIR...] (repeatable; several dirs are seeds of one condition)")
     ap.add_argument("--model", default=None, help="pretrained model dir (its tinylm.json report is included)")
     ap.add_argument("--json", required=True)
     ap.add_argument("--csv", required=True)
     a = ap.parse_args(argv)
-    out: dict = {"runs": {}}
+    out: dict = {"runs": {}, "over_seeds": {}}
     if a.model:
         meta = json.loads((Path(a.model) / "tinylm.json").read_text())
         out["pretrain"] = meta
     lines = []
-    for spec in a.run:
-        name, _, d = spec.partition("=")
-        rows = read_jsonl(Path(d) / "eval_metrics.jsonl")
-        cfg_path = Path(d) / "run_config.json"
-        cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-        out["runs"][name] = {"summary": summarize(rows), "eval": rows, "config": cfg,
-                             "samples": read_jsonl(Path(d) / "eval_samples.jsonl")[-8:]}
-        for r in rows:
-            lines.append({"run": name, **{k: v for k, v in r.items() if k != "gold_pass"},
-                          **{f"gold_pass/{k}": v for k, v in r.get("gold_pass", {}).items()}})
+    for name, runs in _runs(a.run, "chase rft collect").items():
+        for i, (d, rows) in enumerate(runs):
+            key = name if len(runs) == 1 else f"{name}/seed-run-{i}"
+            cfg_path = Path(d) / "run_config.json"
+            cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+            out["runs"][key] = {"dir": d, "summary": summarize(rows), "eval": rows, "config": cfg,
+                                "samples": read_jsonl(Path(d) / "eval_samples.jsonl")[-8:]}
+            for r in rows:
+                lines.append({"run": key, "condition": name, **{k: v for k, v in r.items() if k != "gold_pass"},
+                              **{f"gold_pass/{k}": v for k, v in r.get("gold_pass", {}).items()}})
+        out["over_seeds"][name] = summarize_seeds([rows for _d, rows in runs])
     write_json(a.json, out)
-    cols = sorted({k for r in lines for k in r}, key=lambda k: (k not in ("run", "step"), k))
+    first = ("run", "condition", "step")
+    cols = sorted({k for r in lines for k in r}, key=lambda k: (first.index(k) if k in first else len(first), k))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols)
     w.writeheader()
     w.writerows(lines)
     atomic_write_text(a.csv, buf.getvalue())
-    emit({"json": a.json, "csv": a.csv, "runs": {k: v["summary"].get("peak_step") for k, v in out["runs"].items()}})
+    emit({"json": a.json, "csv": a.csv,
+          "peak_gold": {k: round(v["peak_gold"]["mean"], 4) for k, v in out["over_seeds"].items()}})
     return 0
 
 
