@@ -158,11 +158,11 @@ def write_properties(out: Path, raw: dict[str, Any], smooth: int = 5) -> None:
     """properties.csv: per proxy and property, the policy's inclusion probability at the start, at each seed's
     peak-gold step and at the last step (means over seeds): what the policy learned, and what it gave up after
     its peak."""
-    from sim.rubric_experiments import _smooth
+    from rewards.diagnostics import moving_average
     from sim.rubric_world import PROPERTIES
 
     probs = np.asarray(raw["train"]["probs"])  # (S, K, T, M)
-    peak = _smooth(np.asarray(raw["train"]["gold"]), smooth).argmax(-1)  # (S, K)
+    peak = moving_average(np.asarray(raw["train"]["gold"]), smooth).argmax(-1)  # (S, K)
     S, K, T, _M = probs.shape
     at_peak = probs[np.arange(S)[:, None], np.arange(K)[None, :], peak]  # (S, K, M)
     rows = [[n, p.name, p.kind, float(probs[:, k, 0, m].mean()), float(at_peak[:, k, m].mean()),
@@ -302,9 +302,9 @@ def figure_data(raw: dict[str, Any], sm: dict[str, Any]) -> tuple[dict[str, Any]
 
 
 def _per_seed(raw: dict[str, Any], sm_smooth: int = 5) -> dict[str, Any]:
-    from sim.rubric_experiments import _smooth
+    from rewards.diagnostics import moving_average
 
-    gold = _smooth(np.asarray(raw["train"]["gold"]), sm_smooth)
+    gold = moving_average(np.asarray(raw["train"]["gold"]), sm_smooth)
     return {"proxy_names": raw["proxy_names"], "peak_gold": gold.max(-1).tolist(),
             "peak_step": gold.argmax(-1).tolist(), "table2": raw["table2"], "refine_stats": raw["refine_stats"],
             "bt_weights_mean_over_prompts": {k: np.asarray(v).mean(1).tolist() for k, v in raw["bt_weights"].items()}}

@@ -33,6 +33,7 @@ __all__ = [
     "accuracy_by_band",
     "estimate_h",
     "midrank_quantiles",
+    "moving_average",
     "pair_accuracy",
     "paired_accuracy_difference",
     "pairs_within_groups",
@@ -90,6 +91,19 @@ def midrank_quantiles(values, groups=None, weights=None) -> np.ndarray:
         raise ValueError(f"weights have shape {np.shape(weights)}, values {values.shape}")
     less, leq, size = _rank_counts(values, groups, weights)
     return (less + leq) / 2.0 / np.where(size > 0, size, 1.0)
+
+
+def moving_average(x, k: int) -> np.ndarray:
+    """Centered moving average of width ``k`` along the last axis of ``x`` (..., T); the ends average the
+    part of the window that exists. Used for the peak of a noisy training curve (peak gold, peak step)."""
+    x = np.asarray(x, dtype=np.float64)
+    if k <= 1:
+        return x
+    c = np.cumsum(np.pad(x, [(0, 0)] * (x.ndim - 1) + [(1, 0)]), axis=-1)
+    n = x.shape[-1]
+    lo = np.clip(np.arange(n) - k // 2, 0, n)
+    hi = np.clip(np.arange(n) + k // 2 + 1, 0, n)
+    return (c[..., hi] - c[..., lo]) / (hi - lo)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from rewards.diagnostics import moving_average
+
 __all__ = ["aggregate_curves", "summarize_seeds", "SMOOTH"]
 
 SMOOTH = 3  # evaluations in the centered moving average used for per-seed peaks
@@ -79,23 +81,12 @@ def aggregate_curves(runs: list[list[dict]], watch: tuple[str, ...] = ()) -> dic
     return out
 
 
-def _smooth(x: np.ndarray, k: int) -> np.ndarray:
-    """Centered moving average along the last axis; the ends use the available window."""
-    if k <= 1:
-        return x
-    c = np.cumsum(np.pad(x, [(0, 0)] * (x.ndim - 1) + [(1, 0)]), axis=-1)
-    n = x.shape[-1]
-    lo = np.clip(np.arange(n) - k // 2, 0, n)
-    hi = np.clip(np.arange(n) + k // 2 + 1, 0, n)
-    return (c[..., hi] - c[..., lo]) / (hi - lo)
-
-
 def summarize_seeds(runs: list[list[dict]], smooth: int = SMOOTH) -> dict[str, Any]:
     """Per-seed peak of the smoothed gold curve, its step, the final (smoothed) gold, the drop after the peak
     and the fraction of the gain lost, with means and 95% t-intervals over seeds ({"mean", "lo", "hi", "per_seed"};
     lo = hi = NaN with one seed)."""
     steps = _common_steps(runs)
-    gold = _smooth(_matrix(runs, steps, "gold"), smooth)
+    gold = moving_average(_matrix(runs, steps, "gold"), smooth)
     start = _matrix(runs, steps, "gold")[:, 0]
     i = np.argmax(gold, 1)
     peak = gold[np.arange(len(runs)), i]

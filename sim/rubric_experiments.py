@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from rewards.diagnostics import estimate_h, pair_accuracy
+from rewards.diagnostics import estimate_h, moving_average, pair_accuracy
 from rewards.refine import POOL_MODES, RefineConfig, refine
 from rewards.rubric import Rubric
 from sim.bt import PAIR_KINDS, STYLE_MASK, BTConfig, BTPairs, bt_pairs, bt_proxy, fit_bt_many
@@ -283,17 +283,6 @@ def run(config: ExperimentConfig = ExperimentConfig(), log_dir: Path | None = No
     }
 
 
-def _smooth(x: np.ndarray, k: int) -> np.ndarray:
-    """Centered moving average along the last axis (edges use the available window)."""
-    if k <= 1:
-        return x
-    c = np.cumsum(np.pad(x, [(0, 0)] * (x.ndim - 1) + [(1, 0)]), axis=-1)
-    T = x.shape[-1]
-    lo = np.clip(np.arange(T) - k // 2, 0, T)
-    hi = np.clip(np.arange(T) + k // 2 + 1, 0, T)
-    return (c[..., hi] - c[..., lo]) / (hi - lo)
-
-
 def gold_within_kl(gold: np.ndarray, kl: np.ndarray, budget: float) -> np.ndarray:
     """Best gold reward a run reaches while its KL(pi || pi_base) is at most ``budget``: (..., T) -> (...).
     (KL rises almost monotonically in these runs; a run that never spends the budget counts all its steps.)"""
@@ -315,13 +304,13 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
     gold = np.asarray(raw["train"]["gold"])  # (S, K, T)
     win = np.asarray(raw["train"]["win_rate"])
     S, K, T = gold.shape
-    gs = _smooth(gold, smooth)
+    gs = moving_average(gold, smooth)
     peak = gs.max(-1)
     peak_step = gs.argmax(-1)
     start = gold[..., 0]
     final = gs[..., -1]
     loss_frac = (peak - final) / np.maximum(peak - start, 1e-12)
-    win_peak = _smooth(win, max(smooth, 9)).max(-1)
+    win_peak = moving_average(win, max(smooth, 9)).max(-1)
     kl = np.asarray(raw["train"]["kl"])
     at_kl = {b: gold_within_kl(gs, kl, b) for b in KL_BUDGETS}
     sig = [k for k, p in enumerate(PROPERTIES) if p.name == "signature_phrase"][0]
