@@ -3,6 +3,7 @@
     chase repro bandit-findings [ARGS...]          -> docs/bandit_findings.md (paper_repro.bandit_findings)
     chase repro rubric-world-sensitivity [ARGS...] -> docs/rubric_world_sensitivity.md
                                                       (paper_repro.rubric_world_sensitivity)
+    chase repro grpo-small-beta [ARGS...]          -> the beta = 0.03 numbers in docs/bandit_findings.notes.md
 
 ARGS go to the target unchanged (``chase repro TARGET --help`` lists them). The rubric world's main tables come
 from ``chase sim rubric-world``; the real-RFT runs from ``chase rft train``.
@@ -20,6 +21,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "bandit-findings": ("paper_repro.bandit_findings", "quantile bandit vs theory, training dynamics (~10-30 min)"),
     "rubric-world-sensitivity": ("paper_repro.rubric_world_sensitivity",
                                  "rubric world findings under one-parameter changes (~6 min)"),
+    "grpo-small-beta": ("paper_repro.grpo_small_beta", "sampled GRPO at beta = 0.03: NaN seeds and the rest (~17 min)"),
 }
 
 
