@@ -27,8 +27,6 @@ D = ExperimentConfig()
 
 def _set(component: str, **kw: Any) -> Callable[[ExperimentConfig], ExperimentConfig]:
     """A variant that changes fields ``kw`` of one component config and keeps the rest of it."""
-    if component == "verifier-scale":
-        return lambda c: dataclasses.replace(c, verifier=c.verifier.scaled(kw["factor"]))
     return lambda c: dataclasses.replace(c, **{component: dataclasses.replace(getattr(c, component), **kw)})
 
 
@@ -37,7 +35,7 @@ VARIANTS: dict[str, tuple[str, Callable[[ExperimentConfig], ExperimentConfig]]] 
     "defaults": ("defaults", lambda c: c),
     "misjudge-0.3": ("proposer misjudges the better response 30% (default 15%)", _set("proposer", misjudge=0.3)),
     "notice-0.6": ("proposer notices 60% of differences (default 85%)", _set("proposer", notice=0.6)),
-    "verifier-x2": ("verifier error rates x2", _set("verifier-scale", factor=2.0)),
+    "verifier-x2": ("verifier error rates x2", lambda c: dataclasses.replace(c, verifier=c.verifier.scaled(2.0))),
     "kl-0.1": ("KL coefficient 0.1 (default 0.2)", _set("train", kl_coef=0.1)),
     "kl-0.4": ("KL coefficient 0.4", _set("train", kl_coef=0.4)),
     "hedge-2-3": ("hedging gold weight 2-3 (default 3)", _set("world", hedge_weights=(2, 3))),

@@ -27,12 +27,12 @@ model sees the gold features and is a well-specified logistic model of the gold 
 Style halo (:class:`sim.rubric_world.Halo`, ``BTConfig.halo``, strength 0.5 by default). Learned reward models
 and LLM judges are known to read polished formatting as competence (the "style over substance" bias): in a
 response that carries a style artifact, each absent fact or tail fact is perceived as present with probability
-``halo.strength`` (on top of the flips). The default rubric verifier has no halo: it answers one named
-criterion at a time. Why the world needs this: with
-independent properties and a KL that is a sum over properties, a quality-neutral artifact that a reward model
-pays for is otherwise free -- the policy learns it AND the facts, and the Table 6 ordering appears only at a
-matched KL budget. The halo is what makes rewarding the artifact costly: once the policy has learned the
-artifact, the model can no longer tell its right answers from its wrong ones. ``Halo(0.0)`` switches it off
+``halo.strength`` (on top of the flips). The default rubric verifier has no halo: it answers one named criterion
+at a time. Why the world needs this: with independent properties and a KL that is a sum over properties, a
+quality-neutral artifact that a reward model pays for otherwise costs little -- the policy learns it AND the
+facts; the off-policy model's better tail-fact weights make up for that cost, and the Table 6 ordering appears
+only at a matched KL budget. The halo is what makes rewarding the artifact costly: once the policy has learned
+the artifact, the model can no longer tell its right answers from its wrong ones. ``Halo(0.0)`` switches it off
 (docs/rubric_world_sensitivity.md reports both).
 
 Nothing here singles out the style artifact: whether the model rewards it is decided by the data.
