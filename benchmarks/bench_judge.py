@@ -38,8 +38,14 @@ def server_requests(base_url: str) -> int:
 
 
 def run_mode(base_url, items, expected, *, concurrency, per_call, cache=None):
-    cfg = JudgeConfig(base_url=base_url, model="oracle", api_key_env=None, max_concurrency=concurrency,
-                      criteria_per_call=per_call, timeout_s=30.0)
+    cfg = JudgeConfig(
+        base_url=base_url,
+        model="oracle",
+        api_key_env=None,
+        max_concurrency=concurrency,
+        criteria_per_call=per_call,
+        timeout_s=30.0,
+    )
     judge = OpenAICompatibleJudge(cfg, cache=cache)
     before = server_requests(base_url)
     t0 = time.perf_counter()
@@ -49,9 +55,16 @@ def run_mode(base_url, items, expected, *, concurrency, per_call, cache=None):
     ok = all(o.tolist() == e for o, e in zip(out, expected, strict=True))
     judge.close()
     s = judge.stats.as_dict()
-    return {"concurrency": concurrency, "criteria_per_call": per_call or "all", "server_calls": calls,
-            "client_requests": s["requests"], "wall_s": round(wall, 3), "correct": ok,
-            "unscored_criteria": s["unscored_criteria"], "cache_hits": s["cache_hits"]}
+    return {
+        "concurrency": concurrency,
+        "criteria_per_call": per_call or "all",
+        "server_calls": calls,
+        "client_requests": s["requests"],
+        "wall_s": round(wall, 3),
+        "correct": ok,
+        "unscored_criteria": s["unscored_criteria"],
+        "cache_hits": s["cache_hits"],
+    }
 
 
 def main() -> int:
@@ -60,35 +73,55 @@ def main() -> int:
     ap.add_argument("--criteria", type=int, default=10)
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--skip-serial-per-criterion", action="store_true",
-                    help="skip the slowest baseline (responses x criteria calls one at a time)")
+    ap.add_argument(
+        "--skip-serial-per-criterion",
+        action="store_true",
+        help="skip the slowest baseline (responses x criteria calls one at a time)",
+    )
     args = ap.parse_args()
 
     rubric = Rubric(tuple(Criterion(f"The answer satisfies requirement {i}") for i in range(args.criteria)))
-    items = [("A patient asks about a headache.", f"Response {k}: rest, fluids and see a doctor if it lasts.",
-              rubric) for k in range(args.responses)]
+    items = [
+        ("A patient asks about a headache.", f"Response {k}: rest, fluids and see a doctor if it lasts.", rubric)
+        for k in range(args.responses)
+    ]
     expected = [[int(oracle_verdict(r, c.text)) for c in rubric.criteria] for _, r, _ in items]
 
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "chase", "judge", "serve", "--oracle", "--port", "0",
-                             "--latency-ms", str(args.latency_ms)], stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chase",
+            "judge",
+            "serve",
+            "--oracle",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(args.latency_ms),
+        ],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
     try:
         base_url = json.loads(proc.stdout.readline())["base_url"]
         rows = {}
-        rows["per_response_concurrent"] = run_mode(base_url, items, expected, concurrency=args.concurrency,
-                                                   per_call=None)
+        rows["per_response_concurrent"] = run_mode(
+            base_url, items, expected, concurrency=args.concurrency, per_call=None
+        )
         rows["per_response_serial"] = run_mode(base_url, items, expected, concurrency=1, per_call=None)
-        rows["per_criterion_concurrent"] = run_mode(base_url, items, expected, concurrency=args.concurrency,
-                                                    per_call=1)
+        rows["per_criterion_concurrent"] = run_mode(base_url, items, expected, concurrency=args.concurrency, per_call=1)
         if not args.skip_serial_per_criterion:
             rows["per_criterion_serial"] = run_mode(base_url, items, expected, concurrency=1, per_call=1)
         with tempfile.TemporaryDirectory() as d:
             cache = VerdictCache(Path(d) / "verdicts.sqlite")
-            rows["per_response_concurrent_cold_cache"] = run_mode(base_url, items, expected,
-                                                                  concurrency=args.concurrency, per_call=None,
-                                                                  cache=cache)
-            rows["per_response_warm_cache"] = run_mode(base_url, items, expected, concurrency=args.concurrency,
-                                                       per_call=None, cache=cache)
+            rows["per_response_concurrent_cold_cache"] = run_mode(
+                base_url, items, expected, concurrency=args.concurrency, per_call=None, cache=cache
+            )
+            rows["per_response_warm_cache"] = run_mode(
+                base_url, items, expected, concurrency=args.concurrency, per_call=None, cache=cache
+            )
             cache.close()
     finally:
         proc.terminate()
@@ -97,9 +130,15 @@ def main() -> int:
     conc, ser = rows["per_response_concurrent"], rows["per_response_serial"]
     pc = rows["per_criterion_concurrent"]
     summary = {
-        "setup": {"responses": args.responses, "criteria": args.criteria, "latency_ms": args.latency_ms,
-                  "concurrency": args.concurrency, "python": platform.python_version(),
-                  "cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]},
+        "setup": {
+            "responses": args.responses,
+            "criteria": args.criteria,
+            "latency_ms": args.latency_ms,
+            "concurrency": args.concurrency,
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+        },
         "modes": rows,
         "speedup_concurrent_vs_serial_per_response": round(ser["wall_s"] / conc["wall_s"], 2),
         "calls_per_criterion_over_per_response": pc["server_calls"] / conc["server_calls"],
@@ -108,7 +147,8 @@ def main() -> int:
     }
     if "per_criterion_serial" in rows:
         summary["speedup_best_vs_healthbench_style_serial"] = round(
-            rows["per_criterion_serial"]["wall_s"] / conc["wall_s"], 2)
+            rows["per_criterion_serial"]["wall_s"] / conc["wall_s"], 2
+        )
     print(json.dumps(summary, indent=2))
     return 0 if summary["all_correct"] else 1
 

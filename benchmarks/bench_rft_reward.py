@@ -70,8 +70,9 @@ def main(argv=None) -> int:
         from rft.pretrain import pretrain_on_task
 
         model_dir = tmp / "lm"
-        pretrain_on_task(str(task_dir), str(model_dir), size="nano", epochs=3, eval_cases=2, eval_samples=2,
-                         progress=False)
+        pretrain_on_task(
+            str(task_dir), str(model_dir), size="nano", epochs=3, eval_cases=2, eval_samples=2, progress=False
+        )
     task = load_task(task_dir)
     ds = task.dataset("train", "initial")
     _, tok = load_tinylm(model_dir)
@@ -90,12 +91,25 @@ def main(argv=None) -> int:
             self.times.append(time.perf_counter() - self._t)
 
     timer = StepTimer()
-    cfg = GRPOConfig(output_dir=str(tmp / "run"), max_steps=a.steps + a.warmup, per_device_train_batch_size=16,
-                     num_generations=8, max_completion_length=64, learning_rate=1e-3, beta=0.01, bf16=False,
-                     logging_steps=1, save_strategy="no", report_to="none", seed=0, disable_tqdm=True,
-                     model_init_kwargs={"dtype": "float32"})
-    trainer = GRPOTrainer(model=str(model_dir), reward_funcs=[reward], args=cfg, train_dataset=ds,
-                          processing_class=tok, callbacks=[timer])
+    cfg = GRPOConfig(
+        output_dir=str(tmp / "run"),
+        max_steps=a.steps + a.warmup,
+        per_device_train_batch_size=16,
+        num_generations=8,
+        max_completion_length=64,
+        learning_rate=1e-3,
+        beta=0.01,
+        bf16=False,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=0,
+        disable_tqdm=True,
+        model_init_kwargs={"dtype": "float32"},
+    )
+    trainer = GRPOTrainer(
+        model=str(model_dir), reward_funcs=[reward], args=cfg, train_dataset=ds, processing_class=tok, callbacks=[timer]
+    )
 
     # reward time per step, excluding warm-up: reset the counters once the warm-up steps are done
     class Reset(TrainerCallback):
@@ -105,7 +119,7 @@ def main(argv=None) -> int:
 
     trainer.add_callback(Reset())
     trainer.train()
-    step_s = sum(timer.times[a.warmup:])
+    step_s = sum(timer.times[a.warmup :])
     share = reward.seconds / step_s
 
     # the reward alone on 128 completions (no trainer around it)
@@ -120,14 +134,22 @@ def main(argv=None) -> int:
     for _ in range(20):
         rr(prompts=prompts, completions=comps, rubric=rub_col)
     per_completion = (time.perf_counter() - t0) / (20 * 128)
-    res = {"device": "cuda" if torch.cuda.is_available() else "cpu", "steps_timed": len(timer.times) - a.warmup,
-           "step_seconds_total": step_s, "step_seconds_mean": step_s / max(1, len(timer.times) - a.warmup),
-           "reward_seconds_total": reward.seconds, "reward_calls": reward.calls,
-           "completions_scored": reward.completions, "reward_share": share,
-           "reward_us_per_completion": per_completion * 1e6}
+    res = {
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "steps_timed": len(timer.times) - a.warmup,
+        "step_seconds_total": step_s,
+        "step_seconds_mean": step_s / max(1, len(timer.times) - a.warmup),
+        "reward_seconds_total": reward.seconds,
+        "reward_calls": reward.calls,
+        "completions_scored": reward.completions,
+        "reward_share": share,
+        "reward_us_per_completion": per_completion * 1e6,
+    }
     print(json.dumps(res, indent=2))
-    print(f"reward share of GRPO step time: {100 * share:.2f}% (target < 5%); "
-          f"{per_completion * 1e6:.0f} us per completion for the reward alone")
+    print(
+        f"reward share of GRPO step time: {100 * share:.2f}% (target < 5%); "
+        f"{per_completion * 1e6:.0f} us per completion for the reward alone"
+    )
     if a.out:
         Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -61,8 +61,10 @@ def main() -> None:
     hashed = jax.jit(jax.vmap(lambda s: rt._hash_uniform(s, shape[1:])))
     t_tf = _time(threefry, key, reps=args.reps)
     t_h = _time(hashed, seeds, reps=args.reps)
-    print(f"uniforms per trainer step ({np.prod(shape):,}): threefry {t_tf * 1e3:.1f} ms, "
-          f"hash {t_h * 1e3:.1f} ms, ratio {t_tf / t_h:.1f}x")
+    print(
+        f"uniforms per trainer step ({np.prod(shape):,}): threefry {t_tf * 1e3:.1f} ms, "
+        f"hash {t_h * 1e3:.1f} ms, ratio {t_tf / t_h:.1f}x"
+    )
 
     w = make_world(jax.random.key(1), WorldConfig())
     px = rt.rubric_proxy(w.initial_rubrics, SimVerifier(w), C)
@@ -72,6 +74,7 @@ def main() -> None:
     gw = jnp.asarray(np.broadcast_to(w.gold_weights, (S, P, M)), jnp.float32)
     cfg = rt.TrainConfig()
     for name, fn in (("hash (sim.rubric_train)", rt.train), ("threefry per step", _threefry_train)):
+
         def run(k, b, p, g, fn=fn):
             inner = jax.vmap(lambda k_, p_: fn(k_, b, p_, g, cfg))
             return inner(k, p)

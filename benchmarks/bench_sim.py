@@ -75,8 +75,12 @@ def copy_bandwidth(mb: int, repeats: int) -> dict:
 
     best_jax = min(_timed(step) for _ in range(repeats))
     bytes_moved = 2 * n * 4
-    return {"numpy_copy_GBps": bytes_moved / best_np / 1e9, "jax_copy_GBps": bytes_moved / best_jax / 1e9,
-            "limit_GBps": max(bytes_moved / best_np, bytes_moved / best_jax) / 1e9, "array_MB": mb}
+    return {
+        "numpy_copy_GBps": bytes_moved / best_np / 1e9,
+        "jax_copy_GBps": bytes_moved / best_jax / 1e9,
+        "limit_GBps": max(bytes_moved / best_np, bytes_moved / best_jax) / 1e9,
+        "array_MB": mb,
+    }
 
 
 def _timed(fn) -> float:
@@ -110,9 +114,17 @@ def main(argv=None) -> int:
     jm.block_until_ready()
     jax_s = min(_timed(lambda: compiled(tasks).block_until_ready()) for _ in range(args.repeats))
     updates = args.seeds * args.arms * args.steps
-    res = {"device": str(dev), "platform": dev.platform, "host": platform.processor() or platform.machine(),
-           "seeds": args.seeds, "arms": args.arms, "steps": args.steps, "jax_compile_s": compile_s,
-           "jax_s": jax_s, "jax_arm_updates_per_s": updates / jax_s}
+    res = {
+        "device": str(dev),
+        "platform": dev.platform,
+        "host": platform.processor() or platform.machine(),
+        "seeds": args.seeds,
+        "arms": args.arms,
+        "steps": args.steps,
+        "jax_compile_s": compile_s,
+        "jax_s": jax_s,
+        "jax_arm_updates_per_s": updates / jax_s,
+    }
 
     if not args.skip_numpy:
         ns = min(args.numpy_steps, args.steps)
@@ -125,29 +137,48 @@ def main(argv=None) -> int:
         np_s = np_s_measured * args.steps / ns
         # the two implementations agree on the steps both ran (float32 both; summation order differs)
         diff = float(np.abs(nm - np.asarray(jm)[:, 0, :ns]).max())
-        res.update({"numpy_steps_timed": ns, "numpy_s_measured": np_s_measured, "numpy_s_extrapolated": np_s,
-                    "numpy_arm_updates_per_s": updates / np_s, "speedup": np_s / jax_s,
-                    "max_abs_diff_first_steps": diff})
+        res.update(
+            {
+                "numpy_steps_timed": ns,
+                "numpy_s_measured": np_s_measured,
+                "numpy_s_extrapolated": np_s,
+                "numpy_arm_updates_per_s": updates / np_s,
+                "speedup": np_s / jax_s,
+                "max_abs_diff_first_steps": diff,
+            }
+        )
 
     bw = copy_bandwidth(args.copy_mb, args.repeats)
     achieved = res["jax_arm_updates_per_s"] * BYTES_PER_ARM_UPDATE / 1e9
-    res.update({"bandwidth": bw, "bytes_per_arm_update": BYTES_PER_ARM_UPDATE, "achieved_GBps": achieved,
-                "fraction_of_copy_limit": achieved / bw["limit_GBps"],
-                "working_set_MB": args.seeds * args.arms * BYTES_PER_ARM_UPDATE / 2**20})
+    res.update(
+        {
+            "bandwidth": bw,
+            "bytes_per_arm_update": BYTES_PER_ARM_UPDATE,
+            "achieved_GBps": achieved,
+            "fraction_of_copy_limit": achieved / bw["limit_GBps"],
+            "working_set_MB": args.seeds * args.arms * BYTES_PER_ARM_UPDATE / 2**20,
+        }
+    )
     print(json.dumps(res, indent=2))
-    lines = [f"device: {res['device']}  ({args.seeds} seeds x {args.arms} arms x {args.steps} steps, full metrics)",
-             f"jax (jit+vmap+scan): {jax_s:.3f} s  = {res['jax_arm_updates_per_s'] / 1e9:.3f} G arm-updates/s "
-             f"(compile {compile_s:.1f} s, not included)"]
+    lines = [
+        f"device: {res['device']}  ({args.seeds} seeds x {args.arms} arms x {args.steps} steps, full metrics)",
+        f"jax (jit+vmap+scan): {jax_s:.3f} s  = {res['jax_arm_updates_per_s'] / 1e9:.3f} G arm-updates/s "
+        f"(compile {compile_s:.1f} s, not included)",
+    ]
     if not args.skip_numpy:
-        lines += [f"numpy (loop over seeds and steps): {res['numpy_s_measured']:.2f} s for {ns} steps, "
-                  f"extrapolated to {args.steps}: {res['numpy_s_extrapolated']:.2f} s",
-                  f"ratio numpy/jax: {res['speedup']:.1f}x   (max |diff| on the shared steps: "
-                  f"{res['max_abs_diff_first_steps']:.1e})"]
-    lines += [f"copy limit: numpy {bw['numpy_copy_GBps']:.1f} GB/s, jax {bw['jax_copy_GBps']:.1f} GB/s "
-              f"(read+write, {args.copy_mb} MB array); limit used = {bw['limit_GBps']:.1f} GB/s",
-              f"achieved: {achieved:.1f} GB/s at {BYTES_PER_ARM_UPDATE} B/arm-update = "
-              f"{100 * res['fraction_of_copy_limit']:.0f}% of the copy limit "
-              f"(working set {res['working_set_MB']:.1f} MB)"]
+        lines += [
+            f"numpy (loop over seeds and steps): {res['numpy_s_measured']:.2f} s for {ns} steps, "
+            f"extrapolated to {args.steps}: {res['numpy_s_extrapolated']:.2f} s",
+            f"ratio numpy/jax: {res['speedup']:.1f}x   (max |diff| on the shared steps: "
+            f"{res['max_abs_diff_first_steps']:.1e})",
+        ]
+    lines += [
+        f"copy limit: numpy {bw['numpy_copy_GBps']:.1f} GB/s, jax {bw['jax_copy_GBps']:.1f} GB/s "
+        f"(read+write, {args.copy_mb} MB array); limit used = {bw['limit_GBps']:.1f} GB/s",
+        f"achieved: {achieved:.1f} GB/s at {BYTES_PER_ARM_UPDATE} B/arm-update = "
+        f"{100 * res['fraction_of_copy_limit']:.0f}% of the copy limit "
+        f"(working set {res['working_set_MB']:.1f} MB)",
+    ]
     print("\n".join(lines))
     if args.json:
         from rewards.io import write_json

@@ -67,9 +67,16 @@ def bench(kind: str, maps, params: np.ndarray, sample: int, rng: np.random.Gener
         diffs.append(max(abs(r["win_rate"] - out["win_rate"][i, j]), abs(r["kl"] - out["kl"][i, j])))
     t_ref_sample = time.perf_counter() - t0
     t_ref_all = t_ref_sample * total / len(flat)
-    return {"kind": kind, "evaluations": total, "closed_s": t_closed, "ref_sample": len(flat),
-            "ref_sample_s": t_ref_sample, "ref_extrapolated_s": t_ref_all, "ratio": t_ref_all / t_closed,
-            "max_abs_diff": float(max(diffs))}
+    return {
+        "kind": kind,
+        "evaluations": total,
+        "closed_s": t_closed,
+        "ref_sample": len(flat),
+        "ref_sample_s": t_ref_sample,
+        "ref_extrapolated_s": t_ref_all,
+        "ratio": t_ref_all / t_closed,
+        "max_abs_diff": float(max(diffs)),
+    }
 
 
 def main(argv=None) -> int:
@@ -84,14 +91,18 @@ def main(argv=None) -> int:
     shape = (args.maps, args.betas)
     betas = 1.0 / 10.0 ** rng.uniform(-2.0, 4.0, size=shape)
     ns = np.round(10.0 ** rng.uniform(0.0, 4.0, size=shape))
-    print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}; "
-          f"{args.maps} maps x {args.betas} values = {args.maps * args.betas} evaluations each")
+    print(
+        f"# {platform.processor() or platform.machine()}, numpy {np.__version__}; "
+        f"{args.maps} maps x {args.betas} values = {args.maps * args.betas} evaluations each"
+    )
     for kind, params in (("tilt", betas), ("bon", ns)):
         r = bench(kind, maps, params, args.ref_sample, rng)
-        print(f"{kind}: closed form {r['closed_s'] * 1e3:.2f} ms for {r['evaluations']} (vectorized, best of 7); "
-              f"reference {r['ref_sample_s']:.2f} s for a random subsample of {r['ref_sample']}, extrapolated to "
-              f"{r['ref_extrapolated_s']:.1f} s for {r['evaluations']}; ratio {r['ratio']:.0f}x; "
-              f"max |difference| (win rate, KL) over the subsample {r['max_abs_diff']:.1e}")
+        print(
+            f"{kind}: closed form {r['closed_s'] * 1e3:.2f} ms for {r['evaluations']} (vectorized, best of 7); "
+            f"reference {r['ref_sample_s']:.2f} s for a random subsample of {r['ref_sample']}, extrapolated to "
+            f"{r['ref_extrapolated_s']:.1f} s for {r['evaluations']}; ratio {r['ratio']:.0f}x; "
+            f"max |difference| (win rate, KL) over the subsample {r['max_abs_diff']:.1e}"
+        )
     return 0
 
 

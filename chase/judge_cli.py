@@ -24,8 +24,7 @@ from typing import Any
 
 from rewards.io import emit
 
-__all__ = ["add_llm_arguments", "llm_options", "main", "openai_proposer", "openai_verifier",
-           "transformers_verifier"]
+__all__ = ["add_llm_arguments", "llm_options", "main", "openai_proposer", "openai_verifier", "transformers_verifier"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -73,9 +72,14 @@ def transformers_verifier(options: dict[str, Any]):
         raise SystemExit("chase: --judge transformers needs --model PATH (or --judge-arg model=PATH)")
     cache = VerdictCache(opts["cache"]) if opts.get("cache") else None
     return TransformersJudge.from_pretrained(
-        opts["model"], gguf_file=opts.get("gguf_file"), device=opts.get("device", "cpu"),
-        batch_size=int(opts.get("batch_size", 8)), max_new_tokens=int(opts.get("max_new_tokens", 256)),
-        criteria_per_call=opts.get("criteria_per_call"), cache=cache)
+        opts["model"],
+        gguf_file=opts.get("gguf_file"),
+        device=opts.get("device", "cpu"),
+        batch_size=int(opts.get("batch_size", 8)),
+        max_new_tokens=int(opts.get("max_new_tokens", 256)),
+        criteria_per_call=opts.get("criteria_per_call"),
+        cache=cache,
+    )
 
 
 def openai_proposer(options: dict[str, Any]):
@@ -93,8 +97,11 @@ def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("LLM judge / proposer (--judge openai|transformers, --proposer openai)")
     g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--model", help="model name sent to the server (transformers judge: a local model folder)")
-    g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key "
-                                         "(default OPENAI_API_KEY; the key itself is never logged or written)")
+    g.add_argument(
+        "--api-key-env",
+        help="NAME of the environment variable holding the API key "
+        "(default OPENAI_API_KEY; the key itself is never logged or written)",
+    )
     g.add_argument("--judge-cache", help="SQLite verdict cache file (shared across runs and processes)")
     g.add_argument("--max-concurrency", type=int, help="requests in flight at once (default 16)")
 
@@ -102,8 +109,13 @@ def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
 def llm_options(args: argparse.Namespace) -> dict[str, Any]:
     """Options from the shared LLM flags that were given (empty when none were)."""
     out: dict[str, Any] = {}
-    for flag, key in (("base_url", "base_url"), ("model", "model"), ("api_key_env", "api_key_env"),
-                      ("judge_cache", "cache"), ("max_concurrency", "max_concurrency")):
+    for flag, key in (
+        ("base_url", "base_url"),
+        ("model", "model"),
+        ("api_key_env", "api_key_env"),
+        ("judge_cache", "cache"),
+        ("max_concurrency", "max_concurrency"),
+    ):
         v = getattr(args, flag, None)
         if v is not None:
             out[key] = v
@@ -122,11 +134,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         from rft.judges import LocalChatModel
 
-        lm = LocalChatModel.from_pretrained(args.model, gguf_file=args.gguf_file, device=args.device,
-                                            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+        lm = LocalChatModel.from_pretrained(
+            args.model,
+            gguf_file=args.gguf_file,
+            device=args.device,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+        )
         backend = TransformersBackend(lm, batch_wait_ms=args.batch_wait_ms)
-    server = JudgeServer(backend, host=args.host, port=args.port, latency_ms=args.latency_ms,
-                         model_name=args.served_model_name)
+    server = JudgeServer(
+        backend, host=args.host, port=args.port, latency_ms=args.latency_ms, model_name=args.served_model_name
+    )
 
     def _stop(signum, frame):
         raise KeyboardInterrupt

@@ -19,8 +19,10 @@ __all__ = ["TARGETS", "main"]
 
 TARGETS: dict[str, tuple[str, str]] = {
     "bandit-findings": ("paper_repro.bandit_findings", "quantile bandit vs theory, training dynamics (~10-30 min)"),
-    "rubric-world-sensitivity": ("paper_repro.rubric_world_sensitivity",
-                                 "rubric world findings under one-parameter changes (~6 min)"),
+    "rubric-world-sensitivity": (
+        "paper_repro.rubric_world_sensitivity",
+        "rubric world findings under one-parameter changes (~6 min)",
+    ),
     "grpo-small-beta": ("paper_repro.grpo_small_beta", "sampled GRPO at beta = 0.03: NaN seeds and the rest (~17 min)"),
 }
 

@@ -29,15 +29,30 @@ def _build_task(argv: list[str]) -> int:
     ap.add_argument("--n-prompts", type=int, default=d.n_prompts)
     ap.add_argument("--n-eval", type=int, default=d.n_eval)
     ap.add_argument("--corpus-per-case", type=int, default=d.corpus_per_case)
-    ap.add_argument("--refine-modes", default=",".join(d.refine_modes),
-                    help="comma-separated pool modes (rewards.refine.POOL_MODES); empty for none")
+    ap.add_argument(
+        "--refine-modes",
+        default=",".join(d.refine_modes),
+        help="comma-separated pool modes (rewards.refine.POOL_MODES); empty for none",
+    )
     a = ap.parse_args(argv)
-    cfg = TriageConfig(seed=a.seed, n_prompts=a.n_prompts, n_eval=a.n_eval, corpus_per_case=a.corpus_per_case,
-                       refine_modes=tuple(m for m in a.refine_modes.split(",") if m))
+    cfg = TriageConfig(
+        seed=a.seed,
+        n_prompts=a.n_prompts,
+        n_eval=a.n_eval,
+        corpus_per_case=a.corpus_per_case,
+        refine_modes=tuple(m for m in a.refine_modes.split(",") if m),
+    )
     t0 = time.perf_counter()
     task = build_task(cfg, a.out)
-    emit({"task_dir": str(task.path), "rubric_keys": task.rubric_keys, "n_records": len(task.records),
-          "seconds": time.perf_counter() - t0, **task.meta})
+    emit(
+        {
+            "task_dir": str(task.path),
+            "rubric_keys": task.rubric_keys,
+            "n_records": len(task.records),
+            "seconds": time.perf_counter() - t0,
+            **task.meta,
+        }
+    )
     return 0
 
 
@@ -59,9 +74,21 @@ def _pretrain(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
-    meta = pretrain_on_task(a.task, a.out, a.size, a.epochs, a.batch_size, a.lr, a.vocab_size, a.tokenizer,
-                            a.device,
-                            a.max_docs, a.amp_bf16, a.seed, progress=not a.no_progress)
+    meta = pretrain_on_task(
+        a.task,
+        a.out,
+        a.size,
+        a.epochs,
+        a.batch_size,
+        a.lr,
+        a.vocab_size,
+        a.tokenizer,
+        a.device,
+        a.max_docs,
+        a.amp_bf16,
+        a.seed,
+        progress=not a.no_progress,
+    )
     meta.pop("loss_curve")
     emit({"model_dir": a.out, **meta})
     return 0
@@ -88,14 +115,20 @@ def _plot(argv: list[str]) -> int:
     from rft.seeds import aggregate_curves
 
     ap = argparse.ArgumentParser(prog="chase rft plot", description="gold vs proxy reward over steps and KL")
-    ap.add_argument("--run", action="append", required=True,
-                    help="NAME=RUN_DIR[,RUN_DIR...] (repeatable; several dirs are seeds: mean and 95%% CI)")
+    ap.add_argument(
+        "--run",
+        action="append",
+        required=True,
+        help="NAME=RUN_DIR[,RUN_DIR...] (repeatable; several dirs are seeds: mean and 95%% CI)",
+    )
     ap.add_argument("--out", required=True)
     ap.add_argument("--stem", default="rft_curves")
     ap.add_argument("--title", default="")
     a = ap.parse_args(argv)
-    data = {name: aggregate_curves([rows for _d, rows in runs], tuple(WATCH))
-            for name, runs in _runs(a.run, "chase rft plot").items()}
+    data = {
+        name: aggregate_curves([rows for _d, rows in runs], tuple(WATCH))
+        for name, runs in _runs(a.run, "chase rft plot").items()
+    }
     fig = plot(data, title=a.title)
     paths = save_figure(fig, data, a.out, a.stem)
     emit({k: str(v) for k, v in paths.items()})
@@ -127,8 +160,12 @@ def _collect(argv: list[str]) -> int:
     from rft.train import summarize
 
     ap = argparse.ArgumentParser(prog="chase rft collect")
-    ap.add_argument("--run", action="append", required=True,
-                    help="NAME=RUN_DIR[,RUN_DIR...] (repeatable; several dirs are seeds of one condition)")
+    ap.add_argument(
+        "--run",
+        action="append",
+        required=True,
+        help="NAME=RUN_DIR[,RUN_DIR...] (repeatable; several dirs are seeds of one condition)",
+    )
     ap.add_argument("--model", default=None, help="pretrained model dir (its tinylm.json report is included)")
     ap.add_argument("--json", required=True)
     ap.add_argument("--csv", required=True)
@@ -143,11 +180,22 @@ def _collect(argv: list[str]) -> int:
             key = name if len(runs) == 1 else f"{name}/seed-run-{i}"
             cfg_path = Path(d) / "run_config.json"
             cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-            out["runs"][key] = {"dir": d, "summary": summarize(rows), "eval": rows, "config": cfg,
-                                "samples": read_jsonl(Path(d) / "eval_samples.jsonl")[-8:]}
+            out["runs"][key] = {
+                "dir": d,
+                "summary": summarize(rows),
+                "eval": rows,
+                "config": cfg,
+                "samples": read_jsonl(Path(d) / "eval_samples.jsonl")[-8:],
+            }
             for r in rows:
-                lines.append({"run": key, "condition": name, **{k: v for k, v in r.items() if k != "gold_pass"},
-                              **{f"gold_pass/{k}": v for k, v in r.get("gold_pass", {}).items()}})
+                lines.append(
+                    {
+                        "run": key,
+                        "condition": name,
+                        **{k: v for k, v in r.items() if k != "gold_pass"},
+                        **{f"gold_pass/{k}": v for k, v in r.get("gold_pass", {}).items()},
+                    }
+                )
         out["over_seeds"][name] = summarize_seeds([rows for _d, rows in runs])
     write_json(a.json, out)
     first = ("run", "condition", "step")
@@ -157,8 +205,13 @@ def _collect(argv: list[str]) -> int:
     w.writeheader()
     w.writerows(lines)
     atomic_write_text(a.csv, buf.getvalue())
-    emit({"json": a.json, "csv": a.csv,
-          "peak_gold": {k: round(v["peak_gold"]["mean"], 4) for k, v in out["over_seeds"].items()}})
+    emit(
+        {
+            "json": a.json,
+            "csv": a.csv,
+            "peak_gold": {k: round(v["peak_gold"]["mean"], 4) for k, v in out["over_seeds"].items()},
+        }
+    )
     return 0
 
 
@@ -182,5 +235,3 @@ if __name__ == "__main__":
     import sys
 
     raise SystemExit(main(sys.argv[1:]))
-
-

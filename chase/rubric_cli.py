@@ -286,8 +286,13 @@ def cmd_score(args: argparse.Namespace) -> int:
         nu = n_unknown(v)
         unknowns += nu
         scores.append(s)
-        row: dict[str, Any] = {"index": k, "prompt_index": p, "score": _num(s), "verdicts": verdict_names(v),
-                               "n_unknown": nu}
+        row: dict[str, Any] = {
+            "index": k,
+            "prompt_index": p,
+            "score": _num(s),
+            "verdicts": verdict_names(v),
+            "n_unknown": nu,
+        }
         if rid is not None:
             row["id"] = rid
         rows.append(row)
@@ -298,9 +303,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     s = np.asarray(scores, dtype=np.float64)
     scored = s[~np.isnan(s)]
     summary: dict[str, Any] = {
-        "responses": len(rows), "scored": int(scored.size), "unscored": int(s.size - scored.size),
-        "unknown_verdicts": int(unknowns), "mean_score_of_scored": _num(float(scored.mean())) if scored.size else None,
-        "verifier": verifier.name, "unknown": args.unknown,
+        "responses": len(rows),
+        "scored": int(scored.size),
+        "unscored": int(s.size - scored.size),
+        "unknown_verdicts": int(unknowns),
+        "mean_score_of_scored": _num(float(scored.mean())) if scored.size else None,
+        "verifier": verifier.name,
+        "unknown": args.unknown,
     }
     if args.format == "healthbench":
         summary["healthbench_score_clipped_of_scored"] = _num(healthbench_dataset_score(s, unknown="skip"))
@@ -314,29 +323,54 @@ def cmd_refine(args: argparse.Namespace) -> int:
     records = load_rubrics(args.rubrics, args.format)
     pools = read_pools(args.pools, records)
     if args.pool_mode:
-        config = RefineConfig.from_pool_mode(args.pool_mode, weight_range=tuple(args.weight_range),
-                                             unknown=args.unknown)
+        config = RefineConfig.from_pool_mode(
+            args.pool_mode, weight_range=tuple(args.weight_range), unknown=args.unknown
+        )
         if args.rounds is not None or args.exclude_used:
             raise SystemExit("chase rubric refine: --pool-mode sets rounds and exclusion; drop --rounds/--exclude-used")
     else:
-        config = RefineConfig(rounds=1 if args.rounds is None else args.rounds, exclude_used=args.exclude_used,
-                              weight_range=tuple(args.weight_range), unknown=args.unknown)
+        config = RefineConfig(
+            rounds=1 if args.rounds is None else args.rounds,
+            exclude_used=args.exclude_used,
+            weight_range=tuple(args.weight_range),
+            unknown=args.unknown,
+        )
     verifier = make_verifier(args)
     proposer = make_proposer(args)
 
     def progress(it):
         if not args.quiet:
-            print(f"prompt {it.prompt_index} round {it.round}: {it.status}"
-                  + (f" ({it.error})" if it.error else ""), file=sys.stderr)
+            print(
+                f"prompt {it.prompt_index} round {it.round}: {it.status}" + (f" ({it.error})" if it.error else ""),
+                file=sys.stderr,
+            )
 
-    result = refine([r.prompt for r in records], [r.rubric for r in records], pools, verifier, proposer, config,
-                    log_path=args.log, on_iteration=progress)
+    result = refine(
+        [r.prompt for r in records],
+        [r.rubric for r in records],
+        pools,
+        verifier,
+        proposer,
+        config,
+        log_path=args.log,
+        on_iteration=progress,
+    )
     out_records = [RubricRecord(rec.prompt, rub, rec.meta) for rec, rub in zip(records, result.rubrics, strict=True)]
     save_rubrics(args.out, out_records, args.format)
-    emit({"out": args.out, "log": args.log, "prompts": len(records), "iterations": len(result.iterations),
-          "resumed_iterations": result.n_resumed, "status_counts": result.status_counts(),
-          "failures": result.n_failures, "config": config.to_dict(), "verifier": verifier.name,
-          "proposer": proposer.name})
+    emit(
+        {
+            "out": args.out,
+            "log": args.log,
+            "prompts": len(records),
+            "iterations": len(result.iterations),
+            "resumed_iterations": result.n_resumed,
+            "status_counts": result.status_counts(),
+            "failures": result.n_failures,
+            "config": config.to_dict(),
+            "verifier": verifier.name,
+            "proposer": proposer.name,
+        }
+    )
     return 0
 
 
@@ -357,10 +391,18 @@ def cmd_sim_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for name, rubrics in (("initial_rubrics.json", world.initial_rubrics), ("gold_rubrics.json", world.gold_rubrics)):
         save_rubrics(out / name, [RubricRecord(p, r) for p, r in zip(world.prompts, rubrics, strict=True)])
-    write_jsonl(out / "pools.jsonl", [{"prompt_index": i, "responses": pools[i].tolist()}
-                                       for i in range(world.n_prompts)])
-    emit({"out": str(out), "prompts": world.n_prompts, "pool_mode": mode.name, "pool_size": int(pools.shape[1]),
-          "files": ["initial_rubrics.json", "gold_rubrics.json", "pools.jsonl"]})
+    write_jsonl(
+        out / "pools.jsonl", [{"prompt_index": i, "responses": pools[i].tolist()} for i in range(world.n_prompts)]
+    )
+    emit(
+        {
+            "out": str(out),
+            "prompts": world.n_prompts,
+            "pool_mode": mode.name,
+            "pool_size": int(pools.shape[1]),
+            "files": ["initial_rubrics.json", "gold_rubrics.json", "pools.jsonl"],
+        }
+    )
     return 0
 
 
@@ -371,13 +413,22 @@ def _parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--rubrics", required=True, help="rubric file (paper: JSON list or JSONL; healthbench: JSONL)")
         p.add_argument("--format", choices=FORMATS, default="paper", help="rubric file format (default: paper)")
-        p.add_argument("--judge", default="rule",
-                       help="verifier: a registered name (%(default)s, sim, ...) or module:factory")
+        p.add_argument(
+            "--judge", default="rule", help="verifier: a registered name (%(default)s, sim, ...) or module:factory"
+        )
         p.add_argument("--judge-arg", action="append", metavar="KEY=VALUE", help="option passed to the verifier")
-        p.add_argument("--unknown", choices=("nan", "skip"), default="nan",
-                       help="UNKNOWN verdicts make the score NaN (default) or are skipped")
-        p.add_argument("--world-arg", action="append", metavar="KEY=VALUE",
-                       help="rubric-world option for the sim verifier/proposer (world_seed, n_prompts, ...)")
+        p.add_argument(
+            "--unknown",
+            choices=("nan", "skip"),
+            default="nan",
+            help="UNKNOWN verdicts make the score NaN (default) or are skipped",
+        )
+        p.add_argument(
+            "--world-arg",
+            action="append",
+            metavar="KEY=VALUE",
+            help="rubric-world option for the sim verifier/proposer (world_seed, n_prompts, ...)",
+        )
         add_llm_arguments(p)
 
     s = sub.add_parser("score", help="score responses (JSONL out, summary on stderr)")
@@ -394,8 +445,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--rounds", type=int, help="refinement rounds (default 1)")
     r.add_argument("--exclude-used", action="store_true", help="do not offer a response chosen in an earlier round")
     r.add_argument("--pool-mode", choices=tuple(POOL_MODES), help="take rounds/exclusion from a paper condition")
-    r.add_argument("--weight-range", type=float, nargs=2, default=(1.0, 3.0), metavar=("LO", "HI"),
-                   help="allowed criterion weights (default 1 3)")
+    r.add_argument(
+        "--weight-range",
+        type=float,
+        nargs=2,
+        default=(1.0, 3.0),
+        metavar=("LO", "HI"),
+        help="allowed criterion weights (default 1 3)",
+    )
     r.add_argument("--out", required=True, help="refined rubric file (same format as --rubrics)")
     r.add_argument("--log", help="append-only JSONL iteration log; an existing log is resumed")
     r.add_argument("--quiet", action="store_true", help="no per-iteration lines on stderr")
@@ -403,8 +460,12 @@ def _parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("sim-export", help="write a rubric world's initial/gold rubrics and pools as files")
     x.add_argument("--out", required=True, help="folder for initial_rubrics.json, gold_rubrics.json, pools.jsonl")
-    x.add_argument("--pool-mode", choices=tuple(POOL_MODES), default="4-great-diverse-pairs",
-                   help="which generator(s) and pool size (default %(default)s)")
+    x.add_argument(
+        "--pool-mode",
+        choices=tuple(POOL_MODES),
+        default="4-great-diverse-pairs",
+        help="which generator(s) and pool size (default %(default)s)",
+    )
     x.add_argument("--seed", type=int, default=0, help="seed of the pool samples (default 0)")
     x.add_argument("--world-arg", action="append", metavar="KEY=VALUE", help="world_seed, n_prompts, ...")
     x.set_defaults(func=cmd_sim_export)
@@ -427,5 +488,4 @@ if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
 
 
-__all__ = ["PROPOSERS", "VERIFIERS", "main", "make_proposer", "make_verifier", "register_proposer",
-           "register_verifier"]
+__all__ = ["PROPOSERS", "VERIFIERS", "main", "make_proposer", "make_verifier", "register_proposer", "register_verifier"]

@@ -50,14 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kl-coef", type=float, default=None, help="KL penalty coefficient (default: TrainConfig)")
     p.add_argument("--eval-pairs", type=int, default=32, help="Table 2 pairs per prompt and region")
     p.add_argument("--bt-pairs", type=int, default=16, help="Bradley-Terry training pairs per prompt and kind")
-    p.add_argument("--bt-halo", type=float, default=None,
-                   help="strength of the BT model's style halo (default: BTConfig's; 0 switches it off)")
-    p.add_argument("--verifier-halo", type=float, default=0.0,
-                   help="strength of a halo in the rubric verifier (default 0: none)")
-    p.add_argument("--verifier-halo-trigger", default="markdown_headers,signature_phrase",
-                   help="comma-separated properties that switch the verifier's halo on")
-    p.add_argument("--no-bt-ablation", action="store_true",
-                   help="skip the two off-policy BT ablations (perfect perception; style weights zeroed)")
+    p.add_argument(
+        "--bt-halo",
+        type=float,
+        default=None,
+        help="strength of the BT model's style halo (default: BTConfig's; 0 switches it off)",
+    )
+    p.add_argument(
+        "--verifier-halo", type=float, default=0.0, help="strength of a halo in the rubric verifier (default 0: none)"
+    )
+    p.add_argument(
+        "--verifier-halo-trigger",
+        default="markdown_headers,signature_phrase",
+        help="comma-separated properties that switch the verifier's halo on",
+    )
+    p.add_argument(
+        "--no-bt-ablation",
+        action="store_true",
+        help="skip the two off-policy BT ablations (perfect perception; style weights zeroed)",
+    )
     p.add_argument("--refine-logs", action="store_true", help="write resumable refinement logs (slower: fsync)")
     p.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 16 prompts, 60 steps")
     p.add_argument("--force", action="store_true", help="recompute even if DIR holds a finished run")
@@ -81,9 +92,16 @@ def _config(args: argparse.Namespace):
     if args.bt_halo is not None:
         bkw["halo"] = Halo(args.bt_halo)
     vhalo = Halo(args.verifier_halo, tuple(t for t in args.verifier_halo_trigger.split(",") if t))
-    return ExperimentConfig(seeds=args.seeds, seed=args.seed, eval_pairs=args.eval_pairs,
-                            bt_ablation=not args.no_bt_ablation, world=WorldConfig(n_prompts=args.prompts),
-                            verifier=VerifierConfig(halo=vhalo), train=TrainConfig(**tkw), bt=BTConfig(**bkw))
+    return ExperimentConfig(
+        seeds=args.seeds,
+        seed=args.seed,
+        eval_pairs=args.eval_pairs,
+        bt_ablation=not args.no_bt_ablation,
+        world=WorldConfig(n_prompts=args.prompts),
+        verifier=VerifierConfig(halo=vhalo),
+        train=TrainConfig(**tkw),
+        bt=BTConfig(**bkw),
+    )
 
 
 def _fmt(d: dict[str, float], scale: float = 1.0, digits: int = 3) -> str:
@@ -108,50 +126,119 @@ def _md(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-T1_METRICS = ("peak_gold", "peak_step", "final_gold", "loss_after_peak", "peak_win_rate", "final_kl",
-              "gold_within_kl_1", "gold_within_kl_2", "gold_within_kl_4", "final_signature_prob")
+T1_METRICS = (
+    "peak_gold",
+    "peak_step",
+    "final_gold",
+    "loss_after_peak",
+    "peak_win_rate",
+    "final_kl",
+    "gold_within_kl_1",
+    "gold_within_kl_2",
+    "gold_within_kl_4",
+    "final_signature_prob",
+)
 
 
 def write_tables(out: Path, raw: dict[str, Any], sm: dict[str, Any]) -> None:
     t1 = sm["table1"]
     rows = [[n] + [v for m in T1_METRICS for v in (t1[n][m]["mean"], t1[n][m]["lo"], t1[n][m]["hi"])] for n in t1]
-    atomic_write_text(out / "table1.csv", _csv(["proxy"] + [f"{m}_{s}" for m in T1_METRICS
-                                                           for s in ("mean", "lo", "hi")], rows))
-    md = _md(["proxy", "peak gold", "peak step", "final gold", "loss after peak", "gold within KL<=2",
-              "final KL"],
-             [[n, _fmt(t1[n]["peak_gold"]), _fmt(t1[n]["peak_step"], digits=0), _fmt(t1[n]["final_gold"]),
-               _fmt(t1[n]["loss_after_peak"], 100, 1) + " %", _fmt(t1[n]["gold_within_kl_2"]),
-               _fmt(t1[n]["final_kl"], digits=2)] for n in t1])
+    atomic_write_text(
+        out / "table1.csv", _csv(["proxy"] + [f"{m}_{s}" for m in T1_METRICS for s in ("mean", "lo", "hi")], rows)
+    )
+    md = _md(
+        ["proxy", "peak gold", "peak step", "final gold", "loss after peak", "gold within KL<=2", "final KL"],
+        [
+            [
+                n,
+                _fmt(t1[n]["peak_gold"]),
+                _fmt(t1[n]["peak_step"], digits=0),
+                _fmt(t1[n]["final_gold"]),
+                _fmt(t1[n]["loss_after_peak"], 100, 1) + " %",
+                _fmt(t1[n]["gold_within_kl_2"]),
+                _fmt(t1[n]["final_kl"], digits=2),
+            ]
+            for n in t1
+        ],
+    )
     atomic_write_text(out / "table1.md", md)
     t2 = sm["table2"]
     keys = ("high_ties_wrong", "low_ties_wrong", "high_ties_half", "low_ties_half")
     rows = [[c] + [v for k in keys for v in (t2[c][k]["mean"], t2[c][k]["lo"], t2[c][k]["hi"])] for c in t2]
-    atomic_write_text(out / "table2.csv", _csv(["rubric"] + [f"{k}_{s}" for k in keys for s in ("mean", "lo", "hi")],
-                                               rows))
+    atomic_write_text(
+        out / "table2.csv", _csv(["rubric"] + [f"{k}_{s}" for k in keys for s in ("mean", "lo", "hi")], rows)
+    )
     gains = sm["table2_gains"]
     md_rows = []
     for c in t2:
         g = gains.get(c)
-        md_rows.append([c, _fmt(t2[c]["high_ties_wrong"], digits=1), _fmt(t2[c]["low_ties_wrong"], digits=1),
-                        "" if g is None else _fmt(g["high_ties_wrong"], digits=1),
-                        "" if g is None else _fmt(g["low_ties_wrong"], digits=1),
-                        _fmt(t2[c]["high_ties_half"], digits=1), _fmt(t2[c]["low_ties_half"], digits=1)])
-    atomic_write_text(out / "table2.md", _md(["rubric", "high acc % (ties wrong)", "low acc %", "high gain vs initial",
-                                              "low gain vs initial", "high acc % (ties half)", "low acc % (ties half)"],
-                                             md_rows))
+        md_rows.append(
+            [
+                c,
+                _fmt(t2[c]["high_ties_wrong"], digits=1),
+                _fmt(t2[c]["low_ties_wrong"], digits=1),
+                "" if g is None else _fmt(g["high_ties_wrong"], digits=1),
+                "" if g is None else _fmt(g["low_ties_wrong"], digits=1),
+                _fmt(t2[c]["high_ties_half"], digits=1),
+                _fmt(t2[c]["low_ties_half"], digits=1),
+            ]
+        )
+    atomic_write_text(
+        out / "table2.md",
+        _md(
+            [
+                "rubric",
+                "high acc % (ties wrong)",
+                "low acc %",
+                "high gain vs initial",
+                "low gain vs initial",
+                "high acc % (ties half)",
+                "low acc % (ties half)",
+            ],
+            md_rows,
+        ),
+    )
     f6 = sm["findings"]["table6"]
     names6 = [n for n in t1 if n.startswith("bt-")] + ["4-great-diverse-pairs", "initial"]
     share = {n: f6.get(f"style_weight_share_{n[3:]}") for n in names6}
-    rows6 = [[n, _fmt(t1[n]["peak_gold"]), _fmt(t1[n]["gold_within_kl_2"]), _fmt(t1[n]["final_kl"], digits=2),
-              "" if share[n] is None else _fmt(share[n], 100, 1) + " %"] for n in names6]
+    rows6 = [
+        [
+            n,
+            _fmt(t1[n]["peak_gold"]),
+            _fmt(t1[n]["gold_within_kl_2"]),
+            _fmt(t1[n]["final_kl"], digits=2),
+            "" if share[n] is None else _fmt(share[n], 100, 1) + " %",
+        ]
+        for n in names6
+    ]
     header6 = ["proxy", "peak gold", "gold within KL<=2", "final KL", "style artifacts' share of BT weight magnitude"]
     atomic_write_text(out / "table6.md", _md(header6, rows6))
-    atomic_write_text(out / "table6.csv", _csv(
-        ["proxy", "peak_gold_mean", "peak_gold_lo", "peak_gold_hi", "gold_within_kl_2_mean", "final_kl_mean",
-         "style_share_mean"],
-        [[n, t1[n]["peak_gold"]["mean"], t1[n]["peak_gold"]["lo"], t1[n]["peak_gold"]["hi"],
-          t1[n]["gold_within_kl_2"]["mean"], t1[n]["final_kl"]["mean"],
-          float("nan") if share[n] is None else share[n]["mean"]] for n in names6]))
+    atomic_write_text(
+        out / "table6.csv",
+        _csv(
+            [
+                "proxy",
+                "peak_gold_mean",
+                "peak_gold_lo",
+                "peak_gold_hi",
+                "gold_within_kl_2_mean",
+                "final_kl_mean",
+                "style_share_mean",
+            ],
+            [
+                [
+                    n,
+                    t1[n]["peak_gold"]["mean"],
+                    t1[n]["peak_gold"]["lo"],
+                    t1[n]["peak_gold"]["hi"],
+                    t1[n]["gold_within_kl_2"]["mean"],
+                    t1[n]["final_kl"]["mean"],
+                    float("nan") if share[n] is None else share[n]["mean"],
+                ]
+                for n in names6
+            ],
+        ),
+    )
 
 
 def write_properties(out: Path, raw: dict[str, Any], smooth: int = 5) -> None:
@@ -165,11 +252,21 @@ def write_properties(out: Path, raw: dict[str, Any], smooth: int = 5) -> None:
     peak = moving_average(np.asarray(raw["train"]["gold"]), smooth).argmax(-1)  # (S, K)
     S, K, T, _M = probs.shape
     at_peak = probs[np.arange(S)[:, None], np.arange(K)[None, :], peak]  # (S, K, M)
-    rows = [[n, p.name, p.kind, float(probs[:, k, 0, m].mean()), float(at_peak[:, k, m].mean()),
-             float(probs[:, k, -1, m].mean())]
-            for k, n in enumerate(raw["proxy_names"]) for m, p in enumerate(PROPERTIES)]
-    atomic_write_text(out / "properties.csv", _csv(["proxy", "property", "kind", "p_start", "p_at_peak", "p_final"],
-                                                   rows))
+    rows = [
+        [
+            n,
+            p.name,
+            p.kind,
+            float(probs[:, k, 0, m].mean()),
+            float(at_peak[:, k, m].mean()),
+            float(probs[:, k, -1, m].mean()),
+        ]
+        for k, n in enumerate(raw["proxy_names"])
+        for m, p in enumerate(PROPERTIES)
+    ]
+    atomic_write_text(
+        out / "properties.csv", _csv(["proxy", "property", "kind", "p_start", "p_at_peak", "p_final"], rows)
+    )
 
 
 def write_curves(out: Path, raw: dict[str, Any]) -> None:
@@ -189,8 +286,9 @@ def write_curves(out: Path, raw: dict[str, Any]) -> None:
         stats_[m] = (mean, mean - half, mean + half)
     for k, n in enumerate(names):
         for t in range(T):
-            rows.append([t, n] + [float(stats_[m][i][k, t]) for m in ("gold", "kl", "proxy", "win_rate")
-                                  for i in range(3)])
+            rows.append(
+                [t, n] + [float(stats_[m][i][k, t]) for m in ("gold", "kl", "proxy", "win_rate") for i in range(3)]
+            )
     atomic_write_text(out / "curves.csv", _csv(header, rows))
 
 
@@ -202,38 +300,55 @@ def findings_md(sm: dict[str, Any], config: dict[str, Any]) -> str:
     f = sm["findings"]
     t2, t1, f6, th = f["table2"], f["table1_figure4"], f["table6"], f["theory_link"]
     S = sm["seeds"]
-    lines = [f"# Rubric world findings ({S} seeds, 95% t-intervals over seeds)", "",
-             f"{config['world']['n_prompts']} prompts per world, {sm['steps']} GRPO steps, "
-             f"group {config['train']['group_size']}, lr {config['train']['lr']}, "
-             f"KL coef {config['train']['kl_coef']}, BT style halo {config['bt']['halo']['strength']}, "
-             f"verifier halo {config['verifier']['halo']['strength']}.", ""]
-    lines += ["## Table 2 analog: refined rubrics chase the tail", "",
-              f"- high-reward accuracy gain, mean over the four refined rubrics: "
-              f"{_fmt(t2['high_gain_mean_over_refined'], digits=1)} points (ties wrong)",
-              f"- low-reward accuracy gain: {_fmt(t2['low_gain_mean_over_refined'], digits=1)} points",
-              f"- high gain minus twice the low gain: {_fmt(t2['high_minus_2x_low_gain'], digits=1)}",
-              f"- low minus high accuracy of the refined rubrics: {_fmt(t2['low_minus_high_acc_refined'], digits=1)}",
-              f"- finding (high gain >= 5 with CI, >= 2x low gain, high stays below low): {_holds(t2['holds'])}", "",
-              "Per refined rubric (the paper's +7.6 vs +3.6 points are its 4-great-&-diverse row):", ""]
+    lines = [
+        f"# Rubric world findings ({S} seeds, 95% t-intervals over seeds)",
+        "",
+        f"{config['world']['n_prompts']} prompts per world, {sm['steps']} GRPO steps, "
+        f"group {config['train']['group_size']}, lr {config['train']['lr']}, "
+        f"KL coef {config['train']['kl_coef']}, BT style halo {config['bt']['halo']['strength']}, "
+        f"verifier halo {config['verifier']['halo']['strength']}.",
+        "",
+    ]
+    lines += [
+        "## Table 2 analog: refined rubrics chase the tail",
+        "",
+        f"- high-reward accuracy gain, mean over the four refined rubrics: "
+        f"{_fmt(t2['high_gain_mean_over_refined'], digits=1)} points (ties wrong)",
+        f"- low-reward accuracy gain: {_fmt(t2['low_gain_mean_over_refined'], digits=1)} points",
+        f"- high gain minus twice the low gain: {_fmt(t2['high_minus_2x_low_gain'], digits=1)}",
+        f"- low minus high accuracy of the refined rubrics: {_fmt(t2['low_minus_high_acc_refined'], digits=1)}",
+        f"- finding (high gain >= 5 with CI, >= 2x low gain, high stays below low): {_holds(t2['holds'])}",
+        "",
+        "Per refined rubric (the paper's +7.6 vs +3.6 points are its 4-great-&-diverse row):",
+        "",
+    ]
     for c, d in t2.get("per_condition", {}).items():
-        lines.append(f"- {c}: high gain {_fmt(d['high_gain'], digits=1)}, low gain {_fmt(d['low_gain'], digits=1)}, "
-                     f"high - 2 x low {_fmt(d['high_minus_2x_low_gain'], digits=1)}, low - high accuracy "
-                     f"{_fmt(d['low_minus_high_acc'], digits=1)} -> {_holds(d['holds'])}")
+        lines.append(
+            f"- {c}: high gain {_fmt(d['high_gain'], digits=1)}, low gain {_fmt(d['low_gain'], digits=1)}, "
+            f"high - 2 x low {_fmt(d['high_minus_2x_low_gain'], digits=1)}, low - high accuracy "
+            f"{_fmt(d['low_minus_high_acc'], digits=1)} -> {_holds(d['holds'])}"
+        )
     lines.append("")
     lines += ["## Table 1 / Figure 4 analog: peak gold reward and the timing of over-optimization", ""]
     for k, d in t1["peak_differences"].items():
         lines.append(f"- peak gold, {k}: {_fmt(d, digits=4)}")
     r = t1["peak_step_ratio_diverse_over_initial"]
-    lines += [f"- initial rubric: gold lost after its peak, as a fraction of its gain: "
-              f"{_fmt(t1['initial_loss_after_peak'], 100, 1)} %",
-              f"- peak step, 4-great-diverse over initial (ratio of mean steps, bootstrap 95%): "
-              f"{r['ratio_of_means']:.2f} [{r['lo']:.2f}, {r['hi']:.2f}]",
-              f"- finding (strict order of the first four, last <=, loss >= 10 % with CI, ratio >= 2.5 with CI): "
-              f"{_holds(t1['holds'])}", ""]
+    lines += [
+        f"- initial rubric: gold lost after its peak, as a fraction of its gain: "
+        f"{_fmt(t1['initial_loss_after_peak'], 100, 1)} %",
+        f"- peak step, 4-great-diverse over initial (ratio of mean steps, bootstrap 95%): "
+        f"{r['ratio_of_means']:.2f} [{r['lo']:.2f}, {r['hi']:.2f}]",
+        f"- finding (strict order of the first four, last <=, loss >= 10 % with CI, ratio >= 2.5 with CI): "
+        f"{_holds(t1['holds'])}",
+        "",
+    ]
     if f6:
-        lines += ["## Table 6 analog: Bradley-Terry reward models", "",
-                  f"- peak gold, BT on-policy minus BT off-policy: {_fmt(f6['on_minus_off_peak_gold'], digits=4)} "
-                  f"-> {_holds(f6['holds'])} over the training horizon"]
+        lines += [
+            "## Table 6 analog: Bradley-Terry reward models",
+            "",
+            f"- peak gold, BT on-policy minus BT off-policy: {_fmt(f6['on_minus_off_peak_gold'], digits=4)} "
+            f"-> {_holds(f6['holds'])} over the training horizon",
+        ]
         for b in (1, 2, 4):
             key = f"on_minus_off_gold_within_kl_{b:g}"
             if key in f6:
@@ -247,27 +362,33 @@ def findings_md(sm: dict[str, Any], config: dict[str, Any]) -> str:
             if key in f6:
                 lines.append(f"- P(signature phrase) after training, {n}: {_fmt(f6[key], digits=2)} (base 0.02)")
         if "on_minus_off_perfect_perception" in f6:
-            lines.append(f"- ablation, BT on-policy minus BT off-policy with perfect perception: "
-                         f"{_fmt(f6['on_minus_off_perfect_perception'], digits=4)}")
+            lines.append(
+                f"- ablation, BT on-policy minus BT off-policy with perfect perception: "
+                f"{_fmt(f6['on_minus_off_perfect_perception'], digits=4)}"
+            )
         if "off_style_zeroed_minus_off_peak_gold" in f6:
-            lines += [f"- ablation, the off-policy BT with its style weights set to 0 minus the off-policy BT as "
-                      f"fitted, peak gold: {_fmt(f6['off_style_zeroed_minus_off_peak_gold'], digits=4)} -> "
-                      f"{_holds(f6['holds_because_of_artifact'])} (paying for the artifact costs gold)",
-                      "- BT on-policy minus that ablation: "
-                      f"{_fmt(f6['on_minus_off_style_zeroed_peak_gold'], digits=4)}",
-                      f"- P(signature phrase) after training against the ablation: "
-                      f"{_fmt(f6['final_signature_prob_bt-off-style-weights-zeroed'], digits=2)}"]
+            lines += [
+                f"- ablation, the off-policy BT with its style weights set to 0 minus the off-policy BT as "
+                f"fitted, peak gold: {_fmt(f6['off_style_zeroed_minus_off_peak_gold'], digits=4)} -> "
+                f"{_holds(f6['holds_because_of_artifact'])} (paying for the artifact costs gold)",
+                f"- BT on-policy minus that ablation: {_fmt(f6['on_minus_off_style_zeroed_peak_gold'], digits=4)}",
+                f"- P(signature phrase) after training against the ablation: "
+                f"{_fmt(f6['final_signature_prob_bt-off-style-weights-zeroed'], digits=2)}",
+            ]
         lines.append("")
-    lines += ["## Theory link: pre-training tail accuracy vs peak gold", "",
-              f"- per-seed Spearman(high-reward accuracy, peak gold) over the 5 rubric conditions: "
-              f"{_fmt(th['spearman_high_acc_vs_peak_gold'], digits=2)}",
-              f"- per-seed Spearman(low-reward accuracy, peak gold): "
-              f"{_fmt(th['spearman_low_acc_vs_peak_gold'], digits=2)}",
-              f"- per-seed Spearman(best-of-64 win rate predicted from h(v), peak gold): "
-              f"{_fmt(th['spearman_h_bon64_vs_peak_gold'], digits=2)}",
-              f"- conditions ordered by mean high-reward accuracy: {', '.join(th['order_by_mean_high_acc'])}",
-              f"- ordered by mean low-reward accuracy: {', '.join(th['order_by_mean_low_acc'])}",
-              f"- ordered by mean peak gold: {', '.join(th['order_by_mean_peak_gold'])}", ""]
+    lines += [
+        "## Theory link: pre-training tail accuracy vs peak gold",
+        "",
+        f"- per-seed Spearman(high-reward accuracy, peak gold) over the 5 rubric conditions: "
+        f"{_fmt(th['spearman_high_acc_vs_peak_gold'], digits=2)}",
+        f"- per-seed Spearman(low-reward accuracy, peak gold): {_fmt(th['spearman_low_acc_vs_peak_gold'], digits=2)}",
+        f"- per-seed Spearman(best-of-64 win rate predicted from h(v), peak gold): "
+        f"{_fmt(th['spearman_h_bon64_vs_peak_gold'], digits=2)}",
+        f"- conditions ordered by mean high-reward accuracy: {', '.join(th['order_by_mean_high_acc'])}",
+        f"- ordered by mean low-reward accuracy: {', '.join(th['order_by_mean_low_acc'])}",
+        f"- ordered by mean peak gold: {', '.join(th['order_by_mean_peak_gold'])}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -280,21 +401,35 @@ def figure_data(raw: dict[str, Any], sm: dict[str, Any]) -> tuple[dict[str, Any]
     def curve(n: str, label: str | None = None) -> dict[str, Any]:
         k = names.index(n)
         c = curves[n]
-        return {"label": label or n, "mean": np.asarray(c["mean"]).tolist(), "lo": np.asarray(c["lo"]).tolist(),
-                "hi": np.asarray(c["hi"]).tolist(), "kl": kl[k].tolist(), "peak_step": t1[n]["peak_step"]["mean"]}
+        return {
+            "label": label or n,
+            "mean": np.asarray(c["mean"]).tolist(),
+            "lo": np.asarray(c["lo"]).tolist(),
+            "hi": np.asarray(c["hi"]).tolist(),
+            "kl": kl[k].tolist(),
+            "peak_step": t1[n]["peak_step"]["mean"],
+        }
 
     rub = [curve(n) for n in raw["conditions"]] + [curve(raw["reference"], "gold rubric (reference)")]
     # the perfect-perception ablation (gold up to 0.96) is left to the tables: on the same axis it would flatten
     # the differences between the BT models this panel is about; the refined rubrics are in the first panel
     bts = [curve(n) for n in names if n.startswith("bt-") and n != "bt-off-perfect-perception"] + [curve("initial")]
-    fig4 = {"title": "Rubric world: GRPO against each proxy, gold reward logged", "seeds": sm["seeds"],
-            "step": list(range(sm["steps"])),
-            "panels": [{"title": "rubrics (Table 1 / Figure 4 analog)", "curves": rub},
-                       {"title": "Bradley-Terry reward models (Table 6 analog)", "curves": bts}]}
+    fig4 = {
+        "title": "Rubric world: GRPO against each proxy, gold reward logged",
+        "seeds": sm["seeds"],
+        "step": list(range(sm["steps"])),
+        "panels": [
+            {"title": "rubrics (Table 1 / Figure 4 analog)", "curves": rub},
+            {"title": "Bradley-Terry reward models (Table 6 analog)", "curves": bts},
+        ],
+    }
     t2 = sm["table2"]
     conds = list(raw["conditions"]) + [raw["reference"]]
-    acc = {"title": "Table 2 analog: rubric agreement with gold by reward region", "seeds": sm["seeds"],
-           "conditions": conds}
+    acc = {
+        "title": "Table 2 analog: rubric agreement with gold by reward region",
+        "seeds": sm["seeds"],
+        "conditions": conds,
+    }
     for region in ("high", "low"):
         k = f"{region}_ties_wrong"
         acc[region] = {s: [t2[c][k][s] for c in conds] for s in ("mean", "lo", "hi")}
@@ -305,9 +440,14 @@ def _per_seed(raw: dict[str, Any], sm_smooth: int = 5) -> dict[str, Any]:
     from rewards.diagnostics import moving_average
 
     gold = moving_average(np.asarray(raw["train"]["gold"]), sm_smooth)
-    return {"proxy_names": raw["proxy_names"], "peak_gold": gold.max(-1).tolist(),
-            "peak_step": gold.argmax(-1).tolist(), "table2": raw["table2"], "refine_stats": raw["refine_stats"],
-            "bt_weights_mean_over_prompts": {k: np.asarray(v).mean(1).tolist() for k, v in raw["bt_weights"].items()}}
+    return {
+        "proxy_names": raw["proxy_names"],
+        "peak_gold": gold.max(-1).tolist(),
+        "peak_step": gold.argmax(-1).tolist(),
+        "table2": raw["table2"],
+        "refine_stats": raw["refine_stats"],
+        "bt_weights_mean_over_prompts": {k: np.asarray(v).mean(1).tolist() for k, v in raw["bt_weights"].items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,21 +473,34 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, json.JSONDecodeError):
             prev = {}
         if prev.get("fingerprint") == fingerprint:
-            emit({"out": str(out), "skipped": True, "reason": "finished run with the same config (use --force)",
-                  "findings_holds": prev.get("holds")})
+            emit(
+                {
+                    "out": str(out),
+                    "skipped": True,
+                    "reason": "finished run with the same config (use --force)",
+                    "findings_holds": prev.get("holds"),
+                }
+            )
             return 0
     from figures.rubric_world import save_accuracy, save_curves
     from sim.rubric_experiments import run, summarize
 
     t0 = time.perf_counter()
     write_json(out / "config.json", cfg_dict)
-    raw = run(config, log_dir=(out / "refine_logs") if args.refine_logs else None,
-              progress=lambda s: print(f"[rubric-world] {s}", file=sys.stderr, flush=True))
+    raw = run(
+        config,
+        log_dir=(out / "refine_logs") if args.refine_logs else None,
+        progress=lambda s: print(f"[rubric-world] {s}", file=sys.stderr, flush=True),
+    )
     sm = summarize(raw)
     f = sm["findings"]
-    holds = {"table2": f["table2"]["holds"], "table1_figure4": f["table1_figure4"]["holds"],
-             "table6_peak": f["table6"].get("holds"), "table6_matched_kl": f["table6"].get("holds_at_matched_kl_2"),
-             "table6_because_of_artifact": f["table6"].get("holds_because_of_artifact")}
+    holds = {
+        "table2": f["table2"]["holds"],
+        "table1_figure4": f["table1_figure4"]["holds"],
+        "table6_peak": f["table6"].get("holds"),
+        "table6_matched_kl": f["table6"].get("holds_at_matched_kl_2"),
+        "table6_because_of_artifact": f["table6"].get("holds_because_of_artifact"),
+    }
     write_tables(out, raw, sm)
     write_curves(out, raw)
     write_properties(out, raw)
@@ -361,9 +514,16 @@ def main(argv: list[str] | None = None) -> int:
     summary = {k: v for k, v in sm.items() if k != "curves"}
     write_json(done, {"fingerprint": fingerprint, "seconds": seconds, "holds": holds, **summary})
     t1 = sm["table1"]
-    emit({"out": str(out), "seconds": round(seconds, 1), "seeds": config.seeds, "holds": holds,
-          "peak_gold": {n: round(t1[n]["peak_gold"]["mean"], 4) for n in t1},
-          "files": sorted(p.name for p in out.iterdir() if p.is_file())})
+    emit(
+        {
+            "out": str(out),
+            "seconds": round(seconds, 1),
+            "seeds": config.seeds,
+            "holds": holds,
+            "peak_gold": {n: round(t1[n]["peak_gold"]["mean"], 4) for n in t1},
+            "files": sorted(p.name for p in out.iterdir() if p.is_file()),
+        }
+    )
     return 0
 
 

@@ -107,9 +107,23 @@ def bon_command(argv: list[str]) -> int:
 
     world, k_proxy, k_draw = _world(args)
     res = sample_bon(k_draw, world, proxy_for(world, proxy, k_proxy), args.n, args.samples)
-    emit({"win_rate": res.win_rate, "se": res.se, "kl_estimate": res.kl_estimate, "kl_se": res.kl_se,
-          "exact_win_rate": res.exact_win_rate, "exact_kl": res.exact_kl, "n": args.n, "samples": res.samples,
-          "proxy": str(proxy), "arms": args.arms, "contexts": args.contexts, "base": args.base, "seed": args.seed})
+    emit(
+        {
+            "win_rate": res.win_rate,
+            "se": res.se,
+            "kl_estimate": res.kl_estimate,
+            "kl_se": res.kl_se,
+            "exact_win_rate": res.exact_win_rate,
+            "exact_kl": res.exact_kl,
+            "n": args.n,
+            "samples": res.samples,
+            "proxy": str(proxy),
+            "arms": args.arms,
+            "contexts": args.contexts,
+            "base": args.base,
+            "seed": args.seed,
+        }
+    )
     return 0
 
 
@@ -127,8 +141,17 @@ def tilt_command(argv: list[str]) -> int:
     world, k_proxy, _ = _world(args)
     logpi = tilt_logpmf(world.logp0, proxy_for(world, proxy, k_proxy), args.beta)
     ev = {k: float(np.mean(np.asarray(v))) for k, v in evaluate(world.logp0, logpi, world.u, world.true).items()}
-    emit({**ev, "beta": args.beta, "proxy": str(proxy), "arms": args.arms, "contexts": args.contexts,
-          "base": args.base, "seed": args.seed})
+    emit(
+        {
+            **ev,
+            "beta": args.beta,
+            "proxy": str(proxy),
+            "arms": args.arms,
+            "contexts": args.contexts,
+            "base": args.base,
+            "seed": args.seed,
+        }
+    )
     return 0
 
 
@@ -175,10 +198,13 @@ def summarize(metrics: np.ndarray, names: list[str]) -> dict[str, Any]:
             "peak_true_win_rate": _ci(peak),
             "final_true_win_rate": _ci(final),
             "drop_from_peak": _ci(peak - final),
-            "mean_curve": {"peak_step": s, "peak_true_win_rate": float(mean_curve[s]),
-                           "kl_at_peak": float(metrics[:, j, s, ik].mean()),
-                           "final_true_win_rate": float(mean_curve[-1]),
-                           "final_kl": float(metrics[:, j, -1, ik].mean())},
+            "mean_curve": {
+                "peak_step": s,
+                "peak_true_win_rate": float(mean_curve[s]),
+                "kl_at_peak": float(metrics[:, j, s, ik].mean()),
+                "final_true_win_rate": float(mean_curve[-1]),
+                "final_kl": float(metrics[:, j, -1, ik].mean()),
+            },
         }
     return out
 
@@ -216,16 +242,28 @@ def train_command(argv: list[str]) -> int:
     p.add_argument("--beta", type=float, default=0.0, help="KL penalty coefficient")
     p.add_argument("--lr", type=float, default=d["lr"], help="learning rate on the logits")
     p.add_argument("--algo", choices=("grpo", "exact"), default=d["algo"])
-    p.add_argument("--geometry", choices=("natural", "vanilla"), default=d["geometry"],
-                   help="natural (Fisher-preconditioned, the tilt path) or vanilla gradient")
+    p.add_argument(
+        "--geometry",
+        choices=("natural", "vanilla"),
+        default=d["geometry"],
+        help="natural (Fisher-preconditioned, the tilt path) or vanilla gradient",
+    )
     p.add_argument("--group", type=int, default=d["group"], help="GRPO samples per context per step")
-    p.add_argument("--normalize-std", action=argparse.BooleanOptionalAction, default=None,
-                   help="divide advantages by their std (default: on for grpo, off for exact)")
+    p.add_argument(
+        "--normalize-std",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="divide advantages by their std (default: on for grpo, off for exact)",
+    )
     p.add_argument("--ppo-epochs", type=int, default=1, help="GRPO passes per batch (clipping bites when > 1)")
     p.add_argument("--clip-eps", type=float, default=0.2)
     p.add_argument("--kl-grad", choices=("exact", "k3"), default="exact")
-    p.add_argument("--lr-decay-steps", type=float, default=0.0,
-                   help="0: constant lr; tau > 0: lr / (1 + step / tau) (sampled GRPO with beta > 0 needs it)")
+    p.add_argument(
+        "--lr-decay-steps",
+        type=float,
+        default=0.0,
+        help="0: constant lr; tau > 0: lr / (1 + step / tau) (sampled GRPO with beta > 0 needs it)",
+    )
     p.add_argument("--devices", type=int, default=0, help="shard seeds over this many JAX devices (0: all)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="recompute even if DIR holds a finished identical run")
@@ -240,16 +278,31 @@ def train_command(argv: list[str]) -> int:
 
     try:
         world = WorldConfig(contexts=args.contexts, arms=args.arms, base=args.base)
-        cfg = TrainConfig(algo=args.algo, steps=args.steps, lr=args.lr, beta=args.beta, group=args.group,
-                          normalize_std=args.normalize_std, ppo_epochs=args.ppo_epochs, clip_eps=args.clip_eps,
-                          kl_grad=args.kl_grad, geometry=args.geometry, lr_decay_steps=args.lr_decay_steps)
+        cfg = TrainConfig(
+            algo=args.algo,
+            steps=args.steps,
+            lr=args.lr,
+            beta=args.beta,
+            group=args.group,
+            normalize_std=args.normalize_std,
+            ppo_epochs=args.ppo_epochs,
+            clip_eps=args.clip_eps,
+            kl_grad=args.kl_grad,
+            geometry=args.geometry,
+            lr_decay_steps=args.lr_decay_steps,
+        )
     except ValueError as e:
         raise SystemExit(f"chase sim train: {e}") from None
     if args.seeds < 1:
         raise SystemExit(f"chase sim train: --seeds must be >= 1 (got {args.seeds})")
     out = Path(args.out)
-    config = {"proxies": names, "seeds": args.seeds, "seed": args.seed,
-              "world": dataclasses.asdict(world), "train": dataclasses.asdict(cfg)}
+    config = {
+        "proxies": names,
+        "seeds": args.seeds,
+        "seed": args.seed,
+        "world": dataclasses.asdict(world),
+        "train": dataclasses.asdict(cfg),
+    }
     done = out / "summary.json"
     if not args.force and done.exists() and (out / "config.json").exists():
         if json.loads((out / "config.json").read_text()) == json.loads(json.dumps(config)):
@@ -278,21 +331,42 @@ def train_command(argv: list[str]) -> int:
             }
         tm, tl, th = _band(metrics[:, j, :, iw])
         pm, pl, ph = _band(metrics[:, j, :, ip])
-        fig_maps.append({"map": name, "step": list(range(metrics.shape[2])), "seeds": args.seeds,
-                         "true_mean": tm.tolist(), "true_lo": tl.tolist(), "true_hi": th.tolist(),
-                         "proxy_mean": pm.tolist(), "proxy_lo": pl.tolist(), "proxy_hi": ph.tolist(),
-                         "kl_mean": metrics[:, j, :, ik].mean(0).tolist(), "theory": theory})
+        fig_maps.append(
+            {
+                "map": name,
+                "step": list(range(metrics.shape[2])),
+                "seeds": args.seeds,
+                "true_mean": tm.tolist(),
+                "true_lo": tl.tolist(),
+                "true_hi": th.tolist(),
+                "proxy_mean": pm.tolist(),
+                "proxy_lo": pl.tolist(),
+                "proxy_hi": ph.tolist(),
+                "kl_mean": metrics[:, j, :, ik].mean(0).tolist(),
+                "theory": theory,
+            }
+        )
     write_json(done, {"config": config, "seconds": elapsed, "maps": summary})
     if not args.no_figure:
         from figures.sim_train import save
 
-        title = (f"{cfg.algo} ({cfg.geometry}), lr={cfg.lr:g}, beta={cfg.beta:g}, K={world.arms}, "
-                 f"C={world.contexts}")
+        title = f"{cfg.algo} ({cfg.geometry}), lr={cfg.lr:g}, beta={cfg.beta:g}, K={world.arms}, C={world.contexts}"
         save({"title": title, "maps": fig_maps}, out)
-    emit({"out": str(out), "seconds": round(elapsed, 3),
-          "maps": {k: {"peak_step": v["peak_step"]["mean"], "peak": v["peak_true_win_rate"]["mean"],
-                       "final": v["final_true_win_rate"]["mean"], "drop": v["drop_from_peak"]}
-                   for k, v in summary.items()}})
+    emit(
+        {
+            "out": str(out),
+            "seconds": round(elapsed, 3),
+            "maps": {
+                k: {
+                    "peak_step": v["peak_step"]["mean"],
+                    "peak": v["peak_true_win_rate"]["mean"],
+                    "final": v["final_true_win_rate"]["mean"],
+                    "drop": v["drop_from_peak"],
+                }
+                for k, v in summary.items()
+            },
+        }
+    )
     return 0
 
 
@@ -322,11 +396,13 @@ SUBCOMMANDS = {
 
 
 def _usage() -> str:
-    return ("usage: chase sim {bon,tilt,train,rubric-world} ...\n"
-            "  bon           sampled best-of-n (JSON)\n"
-            "  tilt          exact tilt (JSON)\n"
-            "  train         training dynamics -> metrics.csv, summary.json, figure\n"
-            "  rubric-world  the rubric world (chase.rubric_world_cli)")
+    return (
+        "usage: chase sim {bon,tilt,train,rubric-world} ...\n"
+        "  bon           sampled best-of-n (JSON)\n"
+        "  tilt          exact tilt (JSON)\n"
+        "  train         training dynamics -> metrics.csv, summary.json, figure\n"
+        "  rubric-world  the rubric world (chase.rubric_world_cli)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

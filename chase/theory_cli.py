@@ -53,8 +53,9 @@ def _finite(x: float | None) -> float | None:
 
 def _floats(text: str, name: str) -> np.ndarray:
     try:
-        return np.array([parse_number(tok, f"--{name} (expected a comma-separated list like 0.5,0.5)")
-                         for tok in text.split(",")])
+        return np.array(
+            [parse_number(tok, f"--{name} (expected a comma-separated list like 0.5,0.5)") for tok in text.split(",")]
+        )
     except SpecError as e:
         raise CliError(str(e)) from None
 
@@ -114,9 +115,16 @@ def cmd_winrate(args) -> dict:
             raise CliError("--n is only for --procedure bon")
         beta = float(continuous.beta_for_kl(args.kl, qmap))
         stats = continuous.tilt_stats(qmap, beta)
-        return {"map": qmap.spec, "procedure": "tilt", "kl": float(stats["kl"]), "kl_budget": args.kl,
-                "beta": _finite(beta), "inv_beta": 0.0 if math.isinf(beta) else 1.0 / beta,
-                "win_rate": float(stats["win_rate"]), "expected_true": float(stats["expected_true"])}
+        return {
+            "map": qmap.spec,
+            "procedure": "tilt",
+            "kl": float(stats["kl"]),
+            "kl_budget": args.kl,
+            "beta": _finite(beta),
+            "inv_beta": 0.0 if math.isinf(beta) else 1.0 / beta,
+            "win_rate": float(stats["win_rate"]),
+            "expected_true": float(stats["expected_true"]),
+        }
     if args.n is None:
         n = int(continuous.n_for_kl(args.kl, qmap))
     else:
@@ -124,15 +132,27 @@ def cmd_winrate(args) -> dict:
         if float(continuous.bon_kl(n, qmap)) > args.kl + 1e-12:
             raise CliError(f"--n {n} has KL {float(continuous.bon_kl(n, qmap)):.6g} > the budget --kl {args.kl}")
     stats = continuous.bon_stats(qmap, n)
-    return {"map": qmap.spec, "procedure": "bon", "kl": float(stats["kl"]), "kl_budget": args.kl, "n": n,
-            "win_rate": float(stats["win_rate"]), "expected_true": float(stats["expected_true"])}
+    return {
+        "map": qmap.spec,
+        "procedure": "bon",
+        "kl": float(stats["kl"]),
+        "kl_budget": args.kl,
+        "n": n,
+        "win_rate": float(stats["win_rate"]),
+        "expected_true": float(stats["expected_true"]),
+    }
 
 
 def cmd_bon(args) -> dict:
     qmap = _map(args.map)
     stats = continuous.bon_stats(qmap, args.n)
-    return {"map": qmap.spec, "n": args.n, "win_rate": float(stats["win_rate"]), "kl": float(stats["kl"]),
-            "expected_true": float(stats["expected_true"])}
+    return {
+        "map": qmap.spec,
+        "n": args.n,
+        "win_rate": float(stats["win_rate"]),
+        "kl": float(stats["kl"]),
+        "expected_true": float(stats["expected_true"]),
+    }
 
 
 def cmd_bandit(args) -> dict:
@@ -140,8 +160,9 @@ def cmd_bandit(args) -> dict:
     true = _floats(args.true_, "true")
     proxy = _floats(args.proxy, "proxy")
     if not (len(p) == len(true) == len(proxy)):
-        raise CliError(f"--p, --true and --proxy have {len(p)}, {len(true)} and {len(proxy)} values; "
-                       "expected one per arm in each")
+        raise CliError(
+            f"--p, --true and --proxy have {len(p)}, {len(true)} and {len(proxy)} values; expected one per arm in each"
+        )
     if args.n is not None:
         pmf = bandit.bon_pmf(p, proxy, args.n)
         extra = {"procedure": "bon", "n": args.n}
@@ -151,8 +172,13 @@ def cmd_bandit(args) -> dict:
         pmf = bandit.tilt_pmf(p, proxy, args.beta)
         extra = {"procedure": "tilt", "beta": args.beta}
     res = bandit.evaluate(p, true, pmf)
-    return {**extra, "expected_true": res["expected_true"], "win_rate": res["win_rate"], "kl": res["kl"],
-            "pmf": pmf.tolist()}
+    return {
+        **extra,
+        "expected_true": res["expected_true"],
+        "win_rate": res["win_rate"],
+        "kl": res["kl"],
+        "pmf": pmf.tolist(),
+    }
 
 
 def cmd_curve(args) -> dict:
@@ -167,16 +193,31 @@ def cmd_curve(args) -> dict:
     for qmap in maps:
         res = continuous.curve(qmap, args.kl_max, args.points, args.procedure)
         for kl, wr, et, par in zip(res["kl"], res["win_rate"], res["expected_true"], res[param], strict=True):
-            writer.writerow([qmap.spec, args.procedure, repr(float(kl)), repr(float(wr)), repr(float(et)),
-                             repr(float(par)) if param == "beta" else int(par)])
+            writer.writerow(
+                [
+                    qmap.spec,
+                    args.procedure,
+                    repr(float(kl)),
+                    repr(float(wr)),
+                    repr(float(et)),
+                    repr(float(par)) if param == "beta" else int(par),
+                ]
+            )
             rows += 1
     out = atomic_write_text(args.out, buf.getvalue())
-    return {"out": str(out), "rows": rows, "maps": [m.spec for m in maps], "procedure": args.procedure,
-            "kl_max": args.kl_max, "points": args.points}
+    return {
+        "out": str(out),
+        "rows": rows,
+        "maps": [m.spec for m in maps],
+        "procedure": args.procedure,
+        "kl_max": args.kl_max,
+        "points": args.points,
+    }
 
 
 def fig2_data(points: int = FIG2_POINTS) -> dict:
     """The numbers Figure 2 plots (tilt win rate on a KL grid) plus the THEORY.md anchor values read off them."""
+
     def panel(kl_max, items):
         kl = np.linspace(0.0, kl_max, points)
         curves = []

@@ -34,8 +34,13 @@ def plot(data: dict):
         color, dash = _STYLE_A.get(curve["label"], (PALETTE[i % len(PALETTE)], "-"))
         ax_a.plot(kl, curve["win_rate"], dash, color=color, lw=1.8, label=curve["label"])
     ax_a.axhline(0.5, color="0.5", lw=0.8, zorder=0)
-    ax_a.set(xlabel="KL(π ‖ π₀)", ylabel="win rate vs π₀", xlim=(kl[0], kl[-1]), ylim=(0, 1.01),
-             title="(a) misspecified bands")
+    ax_a.set(
+        xlabel="KL(π ‖ π₀)",
+        ylabel="win rate vs π₀",
+        xlim=(kl[0], kl[-1]),
+        ylim=(0, 1.01),
+        title="(a) misspecified bands",
+    )
     ax_a.legend(loc="lower right", fontsize=7.5, frameon=True)
 
     b = data["b"]
@@ -46,8 +51,13 @@ def plot(data: dict):
     for c, curve in zip(cs, b["curves"], strict=True):
         ax_b.plot(kl_b, curve["win_rate"], color=cmap(norm(c)), lw=1.6)
     ax_b.axhline(0.5, color="0.5", lw=0.8, zorder=0)
-    ax_b.set(xlabel="KL(π ‖ π₀)", ylabel="win rate vs π₀", xlim=(kl_b[0], kl_b[-1]), ylim=(0, 1.01),
-             title="(b) top c correct, rest reversed")
+    ax_b.set(
+        xlabel="KL(π ‖ π₀)",
+        ylabel="win rate vs π₀",
+        xlim=(kl_b[0], kl_b[-1]),
+        ylim=(0, 1.01),
+        title="(b) top c correct, rest reversed",
+    )
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=norm)
     cbar = fig.colorbar(sm, ax=ax_b, pad=0.02)
     cbar.set_label("c (fraction correctly ranked at the top)")

@@ -18,8 +18,12 @@ from figures.style import PALETTE, new_figure
 # gold criteria worth watching: two the initial rubric pays for the cheap way (hedging, padding: gold
 # penalizes them) and two tail facts it rarely names
 # (pass rate of a gold penalty criterion = rate of AVOIDING the penalty)
-WATCH = {"prop:hedged_diagnosis": "avoids hedging", "prop:padding": "avoids padding",
-         "prop:dangerous_differential": "names dangerous differential", "prop:decisive_test": "orders decisive test"}
+WATCH = {
+    "prop:hedged_diagnosis": "avoids hedging",
+    "prop:padding": "avoids padding",
+    "prop:dangerous_differential": "names dangerous differential",
+    "prop:decisive_test": "orders decisive test",
+}
 
 
 def plot(data: dict[str, dict[str, Any]], title: str = "", watch_run: str | None = None):

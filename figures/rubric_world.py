@@ -60,14 +60,19 @@ def plot_curves(data: dict[str, Any]):
     ax_kl.set_title("gold reward vs KL (means over seeds)", fontsize=9)
     ax_kl.legend(fontsize=5.5, loc="lower right", ncol=1)
     # with one seed the bands are NaN (no interval): scale on the means then
-    lo = min(float(np.nanmin(np.concatenate([np.asarray(c["lo"], float), np.asarray(c["mean"], float)])))
-             for p in panels for c in p["curves"])
-    hi = max(float(np.nanmax(np.concatenate([np.asarray(c["hi"], float), np.asarray(c["mean"], float)])))
-             for p in panels for c in p["curves"])
+    lo = min(
+        float(np.nanmin(np.concatenate([np.asarray(c["lo"], float), np.asarray(c["mean"], float)])))
+        for p in panels
+        for c in p["curves"]
+    )
+    hi = max(
+        float(np.nanmax(np.concatenate([np.asarray(c["hi"], float), np.asarray(c["mean"], float)])))
+        for p in panels
+        for c in p["curves"]
+    )
     for ax in axes[0]:
         ax.set_ylim(lo - 0.01, hi + 0.01)
-    fig.suptitle(f"{data.get('title', '')}  (bands: 95% CI over {data['seeds']} seeds; ▼ mean peak step)",
-                 fontsize=9)
+    fig.suptitle(f"{data.get('title', '')}  (bands: 95% CI over {data['seeds']} seeds; ▼ mean peak step)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -78,8 +83,9 @@ def plot_accuracy(data: dict[str, Any]):
     ax = axes[0][0]
     x = np.arange(len(conds))
     w = 0.38
-    for j, (region, label) in enumerate((("high", "high-reward pairs (great model)"),
-                                         ("low", "low-reward pairs (base model)"))):
+    for j, (region, label) in enumerate(
+        (("high", "high-reward pairs (great model)"), ("low", "low-reward pairs (base model)"))
+    ):
         d = data[region]
         mean = np.asarray(d["mean"], float)
         lo_, hi_ = np.asarray(d["lo"], float), np.asarray(d["hi"], float)
@@ -87,8 +93,14 @@ def plot_accuracy(data: dict[str, Any]):
         err = np.stack([mean - lo_, hi_ - mean])
         bars = ax.bar(x + (j - 0.5) * w, mean, w, yerr=err, capsize=3, color=PALETTE[j], label=label)
         for b, m, top in zip(bars, mean, hi_, strict=True):
-            ax.annotate(f"{m:.1f}", (b.get_x() + b.get_width() / 2, top), xytext=(0, 2), textcoords="offset points",
-                        ha="center", fontsize=6.5)
+            ax.annotate(
+                f"{m:.1f}",
+                (b.get_x() + b.get_width() / 2, top),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                fontsize=6.5,
+            )
     ax.set_xticks(x, [c.replace("-pairs", "").replace("-pair", "").replace("-", " ") for c in conds], fontsize=7.5)
     ax.set_ylabel("pairwise accuracy vs gold (%)\n(rubric ties count as wrong)")
     vals = np.concatenate([np.asarray(data[r][k], float) for r in ("high", "low") for k in ("mean", "lo", "hi")])

@@ -26,8 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=60_000)
     p.add_argument("--seeds", type=int, default=16)
     a = p.parse_args(argv)
-    cfg = ST.TrainConfig(algo="grpo", geometry="natural", lr=a.lr, lr_decay_steps=100.0, steps=a.steps, beta=BETA,
-                         normalize_std=False, group=32)
+    cfg = ST.TrainConfig(
+        algo="grpo",
+        geometry="natural",
+        lr=a.lr,
+        lr_decay_steps=100.0,
+        steps=a.steps,
+        beta=BETA,
+        normalize_std=False,
+        group=32,
+    )
     m, secs = _train(list(SPECS), cfg, SB.WorldConfig(contexts=16, arms=1000), seeds=a.seeds)
     b_eff = BETA * cfg.group / (cfg.group - 1)
     for j, spec in enumerate(SPECS):
@@ -36,10 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         dead = np.isnan(curve).any(1)
         first = [int(np.argmax(np.isnan(c))) for c in curve[dead]]
         w, kl = m[~dead, j, -1, IW], m[~dead, j, -1, IK]
-        print(f"{spec}: {int(dead.sum())}/{a.seeds} seeds NaN (first NaN steps {first}); the other seeds end at "
-              f"win {w.mean():.4f} (tilt at beta {float(TC.tilt_win_rate(q, BETA)):.4f}, at beta*G/(G-1) "
-              f"{float(TC.tilt_win_rate(q, b_eff)):.4f}), KL {kl.mean():.3f} (tilt {float(TC.tilt_kl(BETA, q)):.3f}, "
-              f"{float(TC.tilt_kl(b_eff, q)):.3f})", flush=True)
+        print(
+            f"{spec}: {int(dead.sum())}/{a.seeds} seeds NaN (first NaN steps {first}); the other seeds end at "
+            f"win {w.mean():.4f} (tilt at beta {float(TC.tilt_win_rate(q, BETA)):.4f}, at beta*G/(G-1) "
+            f"{float(TC.tilt_win_rate(q, b_eff)):.4f}), KL {kl.mean():.3f} (tilt {float(TC.tilt_kl(BETA, q)):.3f}, "
+            f"{float(TC.tilt_kl(b_eff, q)):.3f})",
+            flush=True,
+        )
     print(f"seconds {secs:.0f}")
     return 0
 

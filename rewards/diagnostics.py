@@ -47,8 +47,9 @@ _NAN2 = (float("nan"), float("nan"))
 # ranks
 
 
-def _rank_counts(x: np.ndarray, groups: np.ndarray | None,
-                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rank_counts(
+    x: np.ndarray, groups: np.ndarray | None, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per element: (mass in its group strictly below it, mass in its group <= it, group mass), all (N,) float.
     Mass is a count (``weights`` None: exact integers) or the sum of ``weights`` (N,)."""
     x = np.asarray(x, dtype=np.float64)
@@ -70,8 +71,11 @@ def _rank_counts(x: np.ndarray, groups: np.ndarray | None,
     grp_start = np.flatnonzero(new_group)
     grp_end = np.append(grp_start[1:], n)
     # cum[i] = mass of the first i sorted elements
-    cum = np.arange(n + 1, dtype=np.float64) if weights is None else np.concatenate(
-        [[0.0], np.cumsum(np.asarray(weights, dtype=np.float64)[order])])
+    cum = (
+        np.arange(n + 1, dtype=np.float64)
+        if weights is None
+        else np.concatenate([[0.0], np.cumsum(np.asarray(weights, dtype=np.float64)[order])])
+    )
     less = np.empty(n)
     leq = np.empty(n)
     size = np.empty(n)
@@ -168,8 +172,17 @@ def _percentile_ci(samples: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def pair_accuracy(proxy_a, proxy_b, gold_a, gold_b, *, groups=None, rng: np.random.Generator | None = None,
-                  n_boot: int = 1000, alpha: float = 0.05) -> PairAccuracy:
+def pair_accuracy(
+    proxy_a,
+    proxy_b,
+    gold_a,
+    gold_b,
+    *,
+    groups=None,
+    rng: np.random.Generator | None = None,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+) -> PairAccuracy:
     """Agreement of the proxy's preference with gold's on pairs ``(a[k], b[k])``; all inputs (M,).
 
     ``groups`` (M,): cluster id (the prompt) of each pair, for a cluster bootstrap. ``rng``: the generator for
@@ -196,9 +209,19 @@ def pair_accuracy(proxy_a, proxy_b, gold_a, gold_b, *, groups=None, rng: np.rand
     return PairAccuracy(n, nc, n - nc - nt, nt, n_gold_ties, n_unscored, acc_w, acc_h, ci_w, ci_h, alpha)
 
 
-def paired_accuracy_difference(proxy1_a, proxy1_b, proxy2_a, proxy2_b, gold_a, gold_b, *, groups=None,
-                               rng: np.random.Generator | None = None, n_boot: int = 1000,
-                               alpha: float = 0.05) -> dict[str, Any]:
+def paired_accuracy_difference(
+    proxy1_a,
+    proxy1_b,
+    proxy2_a,
+    proxy2_b,
+    gold_a,
+    gold_b,
+    *,
+    groups=None,
+    rng: np.random.Generator | None = None,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
     """Accuracy of proxy 2 minus proxy 1 on the SAME pairs (e.g. refined minus initial rubric), with a paired
     (cluster) bootstrap CI. Pairs unscored by either proxy are excluded from both. All inputs (M,).
     Returns ``{"ties_wrong": d, "ties_half": d, "ci_ties_wrong": (lo, hi), "ci_ties_half": (lo, hi), "n_pairs"}``."""
@@ -208,9 +231,14 @@ def paired_accuracy_difference(proxy1_a, proxy1_b, proxy2_a, proxy2_b, gold_a, g
     dw = (c2 & keep).astype(np.float64) - (c1 & keep)
     dh = dw + 0.5 * ((t2 & keep).astype(np.float64) - (t1 & keep))
     n = int(keep.sum())
-    out: dict[str, Any] = {"n_pairs": n, "ties_wrong": float(dw.sum() / n) if n else float("nan"),
-                           "ties_half": float(dh.sum() / n) if n else float("nan"),
-                           "ci_ties_wrong": _NAN2, "ci_ties_half": _NAN2, "alpha": alpha}
+    out: dict[str, Any] = {
+        "n_pairs": n,
+        "ties_wrong": float(dw.sum() / n) if n else float("nan"),
+        "ties_half": float(dh.sum() / n) if n else float("nan"),
+        "ci_ties_wrong": _NAN2,
+        "ci_ties_half": _NAN2,
+        "alpha": alpha,
+    }
     if rng is not None and n_boot > 0 and n > 0:
         if groups is None:
             kn, sw, sh = keep.astype(np.float64), dw, dh
@@ -246,9 +274,20 @@ def pairs_within_groups(groups) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(ia), np.concatenate(ib)
 
 
-def accuracy_by_band(proxy_a, proxy_b, gold_a, gold_b, u_a, u_b, edges=(0.0, 0.5, 0.8, 0.9, 0.95, 1.0), *,
-                     groups=None, rng: np.random.Generator | None = None, n_boot: int = 1000,
-                     alpha: float = 0.05) -> list[dict[str, Any]]:
+def accuracy_by_band(
+    proxy_a,
+    proxy_b,
+    gold_a,
+    gold_b,
+    u_a,
+    u_b,
+    edges=(0.0, 0.5, 0.8, 0.9, 0.95, 1.0),
+    *,
+    groups=None,
+    rng: np.random.Generator | None = None,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+) -> list[dict[str, Any]]:
     """Pairwise accuracy split by the true quantile of the pair: a pair belongs to the band
     ``[edges[b], edges[b+1])`` (last band closed) that holds the MEAN of its two true quantiles ``u_a, u_b``
     (base-policy quantiles of the gold score, e.g. from :func:`midrank_quantiles`). All pair inputs (M,).
@@ -264,14 +303,16 @@ def accuracy_by_band(proxy_a, proxy_b, gold_a, gold_b, u_a, u_b, edges=(0.0, 0.5
     out = []
     for b in range(e.size - 1):
         m = band == b
-        acc = pair_accuracy(*(x[m] for x in arrs), groups=None if g is None else g[m], rng=rng, n_boot=n_boot,
-                            alpha=alpha)
+        acc = pair_accuracy(
+            *(x[m] for x in arrs), groups=None if g is None else g[m], rng=rng, n_boot=n_boot, alpha=alpha
+        )
         out.append({"band": (float(e[b]), float(e[b + 1])), **acc.to_dict()})
     return out
 
 
-def tail_accuracy_profile(high: tuple, low: tuple, *, rng: np.random.Generator | None = None, n_boot: int = 1000,
-                          alpha: float = 0.05) -> dict[str, Any]:
+def tail_accuracy_profile(
+    high: tuple, low: tuple, *, rng: np.random.Generator | None = None, n_boot: int = 1000, alpha: float = 0.05
+) -> dict[str, Any]:
     """The paper's Table 2 for one proxy. ``high`` / ``low``: ``(proxy_a, proxy_b, gold_a, gold_b)`` or with a
     fifth element ``groups`` (all (M,)): pairs from strong pools and from the weak base policy.
     Returns ``{"high": PairAccuracy, "low": PairAccuracy, "gap_ties_wrong": high - low, "gap_ties_half": ...}``
@@ -280,8 +321,9 @@ def tail_accuracy_profile(high: tuple, low: tuple, *, rng: np.random.Generator |
     for name, arrs in (("high", high), ("low", low)):
         if len(arrs) not in (4, 5):
             raise ValueError(f"{name}: expected (proxy_a, proxy_b, gold_a, gold_b[, groups]), got {len(arrs)} arrays")
-        res[name] = pair_accuracy(*arrs[:4], groups=arrs[4] if len(arrs) == 5 else None, rng=rng, n_boot=n_boot,
-                                  alpha=alpha)
+        res[name] = pair_accuracy(
+            *arrs[:4], groups=arrs[4] if len(arrs) == 5 else None, rng=rng, n_boot=n_boot, alpha=alpha
+        )
     res["gap_ties_wrong"] = res["high"].acc_ties_wrong - res["low"].acc_ties_wrong
     res["gap_ties_half"] = res["high"].acc_ties_half - res["low"].acc_ties_half
     return res
@@ -339,9 +381,18 @@ class HEstimate:
         def lst(a):
             return [None if (isinstance(x, float) and x != x) else x for x in np.asarray(a).tolist()]
 
-        return {"edges": lst(self.edges), "h": lst(self.h), "lo": lst(self.lo), "hi": lst(self.hi),
-                "mass": lst(self.mass), "n": self.n, "n_dropped": self.n_dropped,
-                "tie_bands": np.asarray(self.tie_bands).tolist(), "tie_h": lst(self.tie_h), "alpha": self.alpha}
+        return {
+            "edges": lst(self.edges),
+            "h": lst(self.h),
+            "lo": lst(self.lo),
+            "hi": lst(self.hi),
+            "mass": lst(self.mass),
+            "n": self.n,
+            "n_dropped": self.n_dropped,
+            "tie_bands": np.asarray(self.tie_bands).tolist(),
+            "tie_h": lst(self.tie_h),
+            "alpha": self.alpha,
+        }
 
 
 def _h_point(proxy, gold, groups, edges) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -357,8 +408,16 @@ def _h_point(proxy, gold, groups, edges) -> tuple[np.ndarray, np.ndarray, tuple[
     return np.where(mass > 0, h, np.nan), mass, (u, v0, v1)
 
 
-def estimate_h(proxy, gold, bins: int | Any = 10, *, groups=None, rng: np.random.Generator | None = None,
-               n_boot: int = 200, alpha: float = 0.05) -> HEstimate:
+def estimate_h(
+    proxy,
+    gold,
+    bins: int | Any = 10,
+    *,
+    groups=None,
+    rng: np.random.Generator | None = None,
+    n_boot: int = 200,
+    alpha: float = 0.05,
+) -> HEstimate:
     """Binned estimate of h(v) = E[u | v] from base-policy samples.
 
     ``proxy``, ``gold`` (N,): the two scores of N base-policy responses (NaN rows are dropped and counted).
@@ -388,8 +447,7 @@ def estimate_h(proxy, gold, bins: int | Any = 10, *, groups=None, rng: np.random
     n, n_dropped = int(p.size), int((~ok).sum())
     nan_b = np.full(edges.size - 1, np.nan)
     if n == 0:
-        return HEstimate(edges, nan_b, nan_b.copy(), nan_b.copy(), np.zeros(edges.size - 1), 0, n_dropped,
-                         alpha=alpha)
+        return HEstimate(edges, nan_b, nan_b.copy(), nan_b.copy(), np.zeros(edges.size - 1), 0, n_dropped, alpha=alpha)
     h, mass, (u, v0, v1) = _h_point(p, g, grp, edges)
     lo = hi = nan_b
     if rng is not None and n_boot > 0:

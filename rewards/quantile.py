@@ -155,9 +155,7 @@ class QuantileMap:
         kinds = list(kinds) if kinds is not None else ["inc"] * k
         if len(kinds) != k:
             raise SpecError(f"from_permutation: {len(kinds)} kinds for {k} bands")
-        return cls.from_pieces(
-            [(i / k, (i + 1) / k, perm[i] / k, (perm[i] + 1) / k, kinds[i]) for i in range(k)], spec
-        )
+        return cls.from_pieces([(i / k, (i + 1) / k, perm[i] / k, (perm[i] + 1) / k, kinds[i]) for i in range(k)], spec)
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -250,15 +248,18 @@ def _validate(pieces: tuple[Piece, ...]) -> None:
         if p.u1 - p.u0 <= _TOL:
             raise SpecError(f"piece {p}: empty or inverted band u0={p.u0} >= u1={p.u1}")
         if abs((p.u1 - p.u0) - (p.v1 - p.v0)) > 1e-9:
-            raise SpecError(f"piece {p}: widths differ (u: {p.u1 - p.u0}, v: {p.v1 - p.v0}); "
-                            "a measure-preserving map sends a band onto one of the same width")
+            raise SpecError(
+                f"piece {p}: widths differ (u: {p.u1 - p.u0}, v: {p.v1 - p.v0}); "
+                "a measure-preserving map sends a band onto one of the same width"
+            )
     for axis in ("u", "v"):
         spans = sorted((getattr(p, axis + "0"), getattr(p, axis + "1")) for p in pieces)
         cursor = 0.0
         for lo, hi in spans:
             if abs(lo - cursor) > 1e-9:
-                raise SpecError(f"pieces do not tile [0,1] in {axis}: expected a band starting at {cursor}, "
-                                f"got [{lo}, {hi}]")
+                raise SpecError(
+                    f"pieces do not tile [0,1] in {axis}: expected a band starting at {cursor}, got [{lo}, {hi}]"
+                )
             cursor = hi
         if abs(cursor - 1.0) > 1e-9:
             raise SpecError(f"pieces do not tile [0,1] in {axis}: they end at {cursor}")
@@ -274,8 +275,9 @@ def _numbers(term: str, count: int, spec: str) -> list[float]:
         try:
             x = float(tok)
         except ValueError:
-            raise SpecError(f"in spec {spec!r}: token {tok!r} in {term!r} is not a number; "
-                            "expected a number in [0, 1]") from None
+            raise SpecError(
+                f"in spec {spec!r}: token {tok!r} in {term!r} is not a number; expected a number in [0, 1]"
+            ) from None
         if not (0.0 <= x <= 1.0):
             raise SpecError(f"in spec {spec!r}: token {tok!r} in {term!r} is outside [0, 1]")
         out.append(x)

@@ -111,8 +111,9 @@ POOL_MODES: dict[str, PoolMode] = {
         # The paper: "4 rounds, a pool of 16". Our reading: each round takes the top two of the responses not
         # yet used, so the four rounds see four different pairs.
         PoolMode("4-great-pairs", 4, 16, "great", True, "four rounds on a pool of 16 responses of a strong model"),
-        PoolMode("4-great-diverse-pairs", 4, 16, "diverse", True,
-                 "four rounds on one response from each of 16 strong models"),
+        PoolMode(
+            "4-great-diverse-pairs", 4, 16, "diverse", True, "four rounds on one response from each of 16 strong models"
+        ),
     )
 }
 
@@ -286,8 +287,14 @@ def _canonical(rubric: Rubric) -> Rubric:
 
 
 def _fingerprint(prompts, rubrics, pool_hashes, config: RefineConfig) -> str:
-    return stable_hash({"prompts": list(prompts), "rubrics": [r.to_dict() for r in rubrics],
-                        "pools": pool_hashes, "config": config.to_dict()})
+    return stable_hash(
+        {
+            "prompts": list(prompts),
+            "rubrics": [r.to_dict() for r in rubrics],
+            "pools": pool_hashes,
+            "config": config.to_dict(),
+        }
+    )
 
 
 def _open_log(log_path: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
@@ -312,7 +319,8 @@ def _open_log(log_path: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
             if head.get(key) != header[key]:
                 raise RefineLogError(
                     f"{log_path}: the log was written by a different run ({key}: {head.get(key)!r} in the log, "
-                    f"{header[key]!r} now); use another --log path or delete it")
+                    f"{header[key]!r} now); use another --log path or delete it"
+                )
         its = rows[1:]
         for n, r in enumerate(its, start=2):
             if not isinstance(r, dict) or r.get("type") != "iteration":
@@ -356,9 +364,15 @@ def refine(
 
     log = Path(log_path) if log_path is not None else None
     if log is not None:
-        header = {"type": "header", "version": LOG_VERSION, "fingerprint": _fingerprint(prompts, state, pool_hashes,
-                  config), "verifier": verifier.name, "proposer": proposer.name, "n_prompts": P,
-                  "config": config.to_dict()}
+        header = {
+            "type": "header",
+            "version": LOG_VERSION,
+            "fingerprint": _fingerprint(prompts, state, pool_hashes, config),
+            "verifier": verifier.name,
+            "proposer": proposer.name,
+            "n_prompts": P,
+            "config": config.to_dict(),
+        }
         for n, rec in enumerate(_open_log(log, header), start=2):
             try:
                 it = Iteration.from_record(rec)
@@ -386,11 +400,12 @@ def refine(
         pos = 0
         for p in todo:
             ks = cand[p]
-            v = np.stack(verdicts[pos:pos + len(ks)]) if ks else np.zeros((0, len(state[p])), np.int8)
+            v = np.stack(verdicts[pos : pos + len(ks)]) if ks else np.zeros((0, len(state[p])), np.int8)
             pos += len(ks)
             scores = np.asarray(state[p].score(v, unknown=config.unknown), dtype=np.float64).reshape(-1)
-            it = _step(p, rnd, prompts[p], state[p], pools[p], ks, [pool_hashes[p][k] for k in ks], scores,
-                       proposer, config)
+            it = _step(
+                p, rnd, prompts[p], state[p], pools[p], ks, [pool_hashes[p][k] for k in ks], scores, proposer, config
+            )
             if log is not None:
                 append_jsonl(log, it.to_record())
             state[p] = it.new_rubric
@@ -403,16 +418,40 @@ def refine(
     return RefineResult(tuple(state), tuple(iterations), n_resumed)
 
 
-def _step(p: int, rnd: int, prompt: str, old: Rubric, pool: Sequence[Any], ks: list[int], hs: list[str],
-          scores: np.ndarray, proposer: Proposer, config: RefineConfig) -> Iteration:
-    base = Iteration(p, rnd, "no_pair", tuple(ks), tuple(hs), tuple(float(x) for x in scores), None, None, None,
-                     old, old, rubric_diff(old, old), None)
+def _step(
+    p: int,
+    rnd: int,
+    prompt: str,
+    old: Rubric,
+    pool: Sequence[Any],
+    ks: list[int],
+    hs: list[str],
+    scores: np.ndarray,
+    proposer: Proposer,
+    config: RefineConfig,
+) -> Iteration:
+    base = Iteration(
+        p,
+        rnd,
+        "no_pair",
+        tuple(ks),
+        tuple(hs),
+        tuple(float(x) for x in scores),
+        None,
+        None,
+        None,
+        old,
+        old,
+        rubric_diff(old, old),
+        None,
+    )
     try:
         a, b = select_top2(scores, [pool[k] for k in ks], hashes=hs)
     except NoPairError as e:
         return replace(base, error=str(e))
-    base = replace(base, chosen=(ks[a], ks[b]), chosen_hashes=(hs[a], hs[b]),
-                   chosen_scores=(float(scores[a]), float(scores[b])))
+    base = replace(
+        base, chosen=(ks[a], ks[b]), chosen_hashes=(hs[a], hs[b]), chosen_scores=(float(scores[a]), float(scores[b]))
+    )
     try:
         new = proposer.propose(prompt, old, pool[ks[a]], pool[ks[b]])
     except Exception as e:  # noqa: BLE001 -- any proposer failure keeps the old rubric; BaseException escapes

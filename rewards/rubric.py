@@ -93,8 +93,9 @@ class RubricFormatError(ValueError):
     """A rubric or responses file (or dict) that cannot be read. ``path``, ``record`` (0-based index) and
     ``field`` say where; the message starts with the same information."""
 
-    def __init__(self, message: str, path: str | os.PathLike | None = None, record: int | None = None,
-                 field: str | None = None):
+    def __init__(
+        self, message: str, path: str | os.PathLike | None = None, record: int | None = None, field: str | None = None
+    ):
         self.path = None if path is None else str(path)
         self.record = record
         self.field = field
@@ -113,8 +114,9 @@ class RubricFormatError(ValueError):
         fld = self.field
         if field_prefix:
             fld = field_prefix if fld is None else f"{field_prefix}{fld if fld.startswith('[') else '.' + fld}"
-        return RubricFormatError(self.detail, path if path is not None else self.path,
-                                 record if record is not None else self.record, fld)
+        return RubricFormatError(
+            self.detail, path if path is not None else self.path, record if record is not None else self.record, fld
+        )
 
 
 class RubricValidationError(ValueError):
@@ -141,8 +143,9 @@ def _canonical_default(obj: Any) -> Any:
 
 def _canonical_json(obj: Any) -> str:
     # sort_keys + compact separators: one text per value; tuples and lists hash alike (JSON has only lists).
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                      default=_canonical_default)
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_canonical_default
+    )
 
 
 def stable_hash(obj: Any) -> str:
@@ -359,8 +362,9 @@ def healthbench_dataset_score(scores, unknown: str = "nan") -> float:
     return float(np.clip(s.mean(), 0.0, 1.0))
 
 
-def validate_rubric(rubric: Rubric, weight_range: tuple[float, float] | None = (1, 3),
-                    max_criteria: int | None = None) -> Rubric:
+def validate_rubric(
+    rubric: Rubric, weight_range: tuple[float, float] | None = (1, 3), max_criteria: int | None = None
+) -> Rubric:
     """Check a rubric is usable; returns it unchanged or raises :class:`RubricValidationError` listing every
     problem: not a Rubric, empty, more than ``max_criteria`` criteria, a weight outside the closed
     ``weight_range`` (None: no range check), duplicate criteria (by :func:`normalize_criterion_text`)."""
@@ -505,8 +509,9 @@ def _parse_record(rec: Any, fmt: str) -> RubricRecord:
     return RubricRecord(prompt, Rubric(tuple(crits), aggregate), meta)
 
 
-def parse_rubric_records(records: Any, format: str = "paper", path: str | os.PathLike | None = None,
-                         lines: Sequence[int] | None = None) -> list[RubricRecord]:
+def parse_rubric_records(
+    records: Any, format: str = "paper", path: str | os.PathLike | None = None, lines: Sequence[int] | None = None
+) -> list[RubricRecord]:
     """Records (already-decoded JSON values) -> :class:`RubricRecord` list; errors name path/record/field."""
     if format not in FORMATS:
         raise ValueError(f"unknown rubric format {format!r}; expected one of {FORMATS}")
@@ -556,8 +561,9 @@ def read_json_records(path: str | os.PathLike) -> tuple[list[Any], list[int] | N
             records.append(json.loads(line))
         except (ValueError, RecursionError) as e:  # JSONDecodeError, or an int over Python's digit limit
             msg = _json_error(e)
-            raise RubricFormatError(f"line {n}: invalid JSON ({msg}); expected a JSON list or one JSON object per line",
-                                    path, len(records)) from None
+            raise RubricFormatError(
+                f"line {n}: invalid JSON ({msg}); expected a JSON list or one JSON object per line", path, len(records)
+            ) from None
         lines.append(n)
     return records, lines
 

@@ -174,8 +174,12 @@ def compile_check(spec: Any) -> _Test | None:
         tests.append(lambda t, n=n: t.words <= n)
     if "count" in spec:
         c = spec["count"]
-        if not isinstance(c, dict) or "phrase" not in c or not (set(c) - {"phrase"}) <= {"min", "max"} \
-                or not ({"min", "max"} & set(c)):
+        if (
+            not isinstance(c, dict)
+            or "phrase" not in c
+            or not (set(c) - {"phrase"}) <= {"min", "max"}
+            or not ({"min", "max"} & set(c))
+        ):
             raise CheckSpecError(f"check 'count' must be {{'phrase': p, 'min': a, 'max': b}} (min or max), got {c!r}")
         p = c["phrase"]
         if not isinstance(p, str) or not p.strip():

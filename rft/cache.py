@@ -73,13 +73,15 @@ class VerdictCache:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transactions are exactly as long as we say.
-        conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            str(self.path), timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            logger.warning("verdict cache %s: journal_mode is %s, not WAL (filesystem without shared memory?)",
-                           self.path, mode)
+            logger.warning(
+                "verdict cache %s: journal_mode is %s, not WAL (filesystem without shared memory?)", self.path, mode
+            )
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(_SCHEMA)
         self._conn, self._pid = conn, os.getpid()
@@ -112,7 +114,7 @@ class VerdictCache:
         with self._lock:
             conn = self._connect()
             for i in range(0, len(keys), _CHUNK):
-                part = keys[i:i + _CHUNK]
+                part = keys[i : i + _CHUNK]
                 q = f"SELECT key, verdict FROM verdicts WHERE key IN ({','.join('?' * len(part))})"
                 found.update((k, int(v)) for k, v in conn.execute(q, part))
             self.hits += len(found)
@@ -130,8 +132,7 @@ class VerdictCache:
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany("INSERT OR IGNORE INTO verdicts (key, judge, verdict, created) VALUES (?,?,?,?)",
-                                 data)
+                conn.executemany("INSERT OR IGNORE INTO verdicts (key, judge, verdict, created) VALUES (?,?,?,?)", data)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -151,10 +152,16 @@ class VerdictCache:
 
     def stats(self) -> dict[str, Any]:
         total = self.hits + self.misses
-        return {"path": str(self.path), "hits": self.hits, "misses": self.misses, "writes": self.writes,
-                "hit_rate": (self.hits / total) if total else float("nan")}
+        return {
+            "path": str(self.path),
+            "hits": self.hits,
+            "misses": self.misses,
+            "writes": self.writes,
+            "hit_rate": (self.hits / total) if total else float("nan"),
+        }
 
     def log_stats(self, level: int = logging.INFO) -> None:
         s = self.stats()
-        logger.log(level, "verdict cache %s: %d hits, %d misses, %d writes", s["path"], s["hits"], s["misses"],
-                   s["writes"])
+        logger.log(
+            level, "verdict cache %s: %d hits, %d misses, %d writes", s["path"], s["hits"], s["misses"], s["writes"]
+        )

@@ -34,8 +34,15 @@ from typing import Any, Protocol
 
 from rft.judges import RESPONSE_TAG, LocalChatModel
 
-__all__ = ["ChatBackend", "Fault", "JudgeServer", "OracleBackend", "TransformersBackend", "oracle_verdict",
-           "parse_judge_request"]
+__all__ = [
+    "ChatBackend",
+    "Fault",
+    "JudgeServer",
+    "OracleBackend",
+    "TransformersBackend",
+    "oracle_verdict",
+    "parse_judge_request",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +97,7 @@ class OracleBackend:
 
     name = "oracle"
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int | None = None,
-                 temperature: float = 0.0) -> str:
+    def complete(self, messages: list[dict[str, str]], max_tokens: int | None = None, temperature: float = 0.0) -> str:
         parsed = parse_judge_request(messages)
         if parsed is None:
             return "I can only grade responses against criteria."
@@ -141,8 +147,7 @@ class TransformersBackend:
                 else:
                     b[2].set_result(reply)
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int | None = None,
-                 temperature: float = 0.0) -> str:
+    def complete(self, messages: list[dict[str, str]], max_tokens: int | None = None, temperature: float = 0.0) -> str:
         fut: concurrent.futures.Future = concurrent.futures.Future()
         self._q.put((messages, max_tokens, fut))
         return fut.result()
@@ -183,8 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: tests run thousands
         logger.debug("%s " + format, self.address_string(), *args)
 
-    def _send(self, status: int, obj: Any = None, raw: bytes | None = None,
-              headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def _send(
+        self, status: int, obj: Any = None, raw: bytes | None = None, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         body = raw if raw is not None else json.dumps(obj).encode("utf-8")
         try:
             self.send_response(status)
@@ -247,11 +253,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fault is not None and fault.transform is not None:
                 content = fault.transform(content)
-        self._send(200, {
-            "id": f"chatcmpl-{index}", "object": "chat.completion", "created": int(time.time()),
-            "model": self.server.model_name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        }, headers=fault.headers if fault is not None else ())
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{index}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.server.model_name,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+            },
+            headers=fault.headers if fault is not None else (),
+        )
 
 
 class _Server(ThreadingHTTPServer):
@@ -271,8 +285,15 @@ class JudgeServer:
     host/port: where to listen (port 0 = an ephemeral port, see ``srv.port``); latency_ms: added to every
     request; fault_fn: see :class:`Fault`; model_name: reported by ``/v1/models`` and in replies."""
 
-    def __init__(self, backend: ChatBackend, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0,
-                 fault_fn: Callable[[int, dict], Fault | None] | None = None, model_name: str | None = None):
+    def __init__(
+        self,
+        backend: ChatBackend,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0.0,
+        fault_fn: Callable[[int, dict], Fault | None] | None = None,
+        model_name: str | None = None,
+    ):
         self.backend = backend
         self.latency_s = latency_ms / 1000.0
         self.fault_fn = fault_fn
@@ -308,8 +329,9 @@ class JudgeServer:
         return f"http://{self.host}:{self.port}/v1"
 
     def start(self) -> JudgeServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="judge-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="judge-server", daemon=True
+        )
         self._thread.start()
         return self
 

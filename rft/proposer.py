@@ -40,8 +40,15 @@ from rft.judges import (
     run_coroutine_sync,
 )
 
-__all__ = ["PROPOSER_PROMPT_VERSION", "PROPOSER_SYSTEM_PROMPT", "OpenAICompatibleProposer", "ProposerConfig",
-           "ProposerError", "build_proposer_messages", "parse_rubric_reply"]
+__all__ = [
+    "PROPOSER_PROMPT_VERSION",
+    "PROPOSER_SYSTEM_PROMPT",
+    "OpenAICompatibleProposer",
+    "ProposerConfig",
+    "ProposerError",
+    "build_proposer_messages",
+    "parse_rubric_reply",
+]
 
 PROPOSER_PROMPT_VERSION = "proposer-v1"
 
@@ -83,8 +90,10 @@ def _wrap(tag: str, text: str) -> str:
 
 def build_proposer_messages(prompt: Any, rubric: Rubric, response_a: Any, response_b: Any) -> list[dict[str, str]]:
     """The proposer's chat messages (see :data:`PROPOSER_SYSTEM_PROMPT`)."""
-    current = [{"criterion": c.text, "weight": int(c.weight) if float(c.weight).is_integer() else c.weight}
-               for c in rubric.criteria]
+    current = [
+        {"criterion": c.text, "weight": int(c.weight) if float(c.weight).is_integer() else c.weight}
+        for c in rubric.criteria
+    ]
     user = (
         f"<{PROMPT_TAG}>\n{escape_data(render_text(prompt) or '')}\n</{PROMPT_TAG}>\n\n"
         f"Current rubric:\n{json.dumps({'criteria': current}, indent=1, ensure_ascii=False)}\n\n"
@@ -196,9 +205,16 @@ class OpenAICompatibleProposer:
                 except RubricValidationError as e:
                     problems = list(e.problems)
             if round_ < c.feedback_rounds:
-                messages = [*messages, {"role": "assistant", "content": outcome.value},
-                            {"role": "user", "content": "That rubric was rejected: " + "; ".join(problems)
-                             + ". Return the corrected FULL rubric as one JSON object."}]
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": outcome.value},
+                    {
+                        "role": "user",
+                        "content": "That rubric was rejected: "
+                        + "; ".join(problems)
+                        + ". Return the corrected FULL rubric as one JSON object.",
+                    },
+                ]
         self.stats.add(failed_calls=1)
         raise ProposerError(f"{self.name}: invalid rubric: " + "; ".join(problems))
 

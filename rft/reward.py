@@ -96,9 +96,16 @@ class RubricReward:
     ``<name>/pass/<key>`` and, for each monitor, ``<monitor>/mean`` and ``<monitor>/unscored``.
     """
 
-    def __init__(self, verifier: Verifier, rubric_column: str = "rubric", name: str = "rubric",
-                 unknown: str = "nan", log_criteria: bool = True, max_logged_criteria: int = 64,
-                 monitors: Sequence[RubricReward] = ()):
+    def __init__(
+        self,
+        verifier: Verifier,
+        rubric_column: str = "rubric",
+        name: str = "rubric",
+        unknown: str = "nan",
+        log_criteria: bool = True,
+        max_logged_criteria: int = 64,
+        monitors: Sequence[RubricReward] = (),
+    ):
         if unknown not in ("nan", "skip"):
             raise ValueError(f"unknown must be 'nan' or 'skip', got {unknown!r}")
         self.verifier = verifier
@@ -156,21 +163,22 @@ class RubricReward:
         """(rubrics, verdicts): one verifier call per completion, all criteria at once. verdicts[k] is (C_k,)
         int8."""
         rubs = [self.rubric(r) for r in rubrics]
-        items = [(prompt_text(p), completion_text(c), r)
-                 for p, c, r in zip(prompts, completions, rubs, strict=True)]
+        items = [(prompt_text(p), completion_text(c), r) for p, c, r in zip(prompts, completions, rubs, strict=True)]
         return rubs, verify_with(self.verifier, items)
 
     def _scores(self, rubs, verdicts) -> np.ndarray:
-        return np.array([float(r.score(v, unknown=self.unknown)) for r, v in zip(rubs, verdicts, strict=True)],
-                        dtype=np.float64)
+        return np.array(
+            [float(r.score(v, unknown=self.unknown)) for r, v in zip(rubs, verdicts, strict=True)], dtype=np.float64
+        )
 
     def score(self, prompts: Sequence[Any], completions: Sequence[Any], rubrics: Sequence[Any]) -> np.ndarray:
         """(N,) float64 scores, NaN = unscored. For evaluation; logs nothing."""
         rubs, v = self.verdicts(prompts, completions, rubrics)
         return self._scores(rubs, v)
 
-    def __call__(self, prompts, completions, completion_ids=None, log_metric: Callable | None = None,
-                 **columns) -> list[float | None]:
+    def __call__(
+        self, prompts, completions, completion_ids=None, log_metric: Callable | None = None, **columns
+    ) -> list[float | None]:
         n = len(completions)
         rubs, verdicts = self.verdicts(prompts, completions, self._column(columns, n))
         return self._finish(prompts, completions, columns, rubs, verdicts, log_metric)
@@ -227,8 +235,9 @@ class AsyncRubricReward(RubricReward):
     on its own event loop), so a slow HTTP judge does not serialize with other reward functions. Uses
     ``verifier.averify_many(items)`` when the verifier has it, else runs ``verify_many`` in a worker thread."""
 
-    async def __call__(self, prompts, completions, completion_ids=None, log_metric: Callable | None = None,
-                       **columns) -> list[float | None]:
+    async def __call__(
+        self, prompts, completions, completion_ids=None, log_metric: Callable | None = None, **columns
+    ) -> list[float | None]:
         n = len(completions)
         rubs = [self.rubric(r) for r in self._column(columns, n)]
         items = [(prompt_text(p), completion_text(c), r) for p, c, r in zip(prompts, completions, rubs, strict=True)]
@@ -255,8 +264,10 @@ class GoldReward(RubricReward):
 
     def __call__(self, prompts, completions, completion_ids=None, log_metric=None, **columns):
         if "trainer_state" in columns:
-            raise RuntimeError("GoldReward is for evaluation only; use RubricReward(verifier, 'gold_rubric') to "
-                               "train on the gold rubric deliberately")
+            raise RuntimeError(
+                "GoldReward is for evaluation only; use RubricReward(verifier, 'gold_rubric') to "
+                "train on the gold rubric deliberately"
+            )
         return super().__call__(prompts, completions, completion_ids, log_metric, **columns)
 
 
@@ -270,8 +281,13 @@ class BTReward:
     None) is unscored (None). Logged: ``<name>/unscored``.
     """
 
-    def __init__(self, bt_score: Callable[[np.ndarray, list], np.ndarray], featurize: Callable[[Any, str], Any],
-                 case_column: str = "case", name: str = "bt"):
+    def __init__(
+        self,
+        bt_score: Callable[[np.ndarray, list], np.ndarray],
+        featurize: Callable[[Any, str], Any],
+        case_column: str = "case",
+        name: str = "bt",
+    ):
         self.bt_score = bt_score
         self.featurize = featurize
         self.case_column = case_column

@@ -91,9 +91,14 @@ def summarize_seeds(runs: list[list[dict]], smooth: int = SMOOTH) -> dict[str, A
     i = np.argmax(gold, 1)
     peak = gold[np.arange(len(runs)), i]
     final = gold[:, -1]
-    per = {"peak_gold": peak, "peak_step": np.asarray(steps)[i].astype(float), "final_gold": final,
-           "drop_after_peak": peak - final, "lost_fraction_of_gain": (peak - final) / np.maximum(peak - start, 1e-12),
-           "final_kl_seq": _matrix(runs, steps, "kl_seq")[:, -1]}
+    per = {
+        "peak_gold": peak,
+        "peak_step": np.asarray(steps)[i].astype(float),
+        "final_gold": final,
+        "drop_after_peak": peak - final,
+        "lost_fraction_of_gain": (peak - final) / np.maximum(peak - start, 1e-12),
+        "final_kl_seq": _matrix(runs, steps, "kl_seq")[:, -1],
+    }
     out: dict[str, Any] = {"n_seeds": len(runs), "smooth": smooth}
     for k, v in per.items():
         if len(runs) > 1:

@@ -122,10 +122,12 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int = 1024, min_frequency:
     if mode == "word":
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     else:
-        tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(r"[.!?;:\n]"), behavior="merged_with_previous"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ])
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(r"[.!?;:\n]"), behavior="merged_with_previous"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -210,8 +212,9 @@ def _batch(encoded, idx, pad_id: int, device):
     return input_ids.to(device), attn.to(device), labels.to(device)
 
 
-def pretrain(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], cfg: PretrainConfig,
-             progress: bool = True) -> dict:
+def pretrain(
+    model, tokenizer, prompts: Sequence[str], completions: Sequence[str], cfg: PretrainConfig, progress: bool = True
+) -> dict:
     """Train ``model`` in place on completion tokens given prompts. Returns a history dict:
     ``steps`` (list[int]), ``loss`` (list[float], per step, nats/token), ``tokens`` (completion tokens seen),
     ``seconds``, ``tokens_per_s``, ``final_loss`` (mean of the last 10% of steps)."""
@@ -313,16 +316,24 @@ def read_meta(path: str | Path) -> dict:
 
 
 @torch.no_grad()
-def sample(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 128, temperature: float = 1.0,
-           seed: int = 0) -> list[str]:
+def sample(
+    model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 128, temperature: float = 1.0, seed: int = 0
+) -> list[str]:
     """Sample one completion per prompt text (already chat-formatted), decoded without special tokens."""
     device = next(model.parameters()).device
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(device)
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        out = model.generate(**enc, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                             max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id)
+        out = model.generate(
+            **enc,
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
     return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 

@@ -50,23 +50,33 @@ class RFTArguments:
     """Our arguments (next to TRL's ``GRPOConfig``; all settable in the YAML file or as ``--name value``)."""
 
     model_name_or_path: str = field(
-        default="runs/rft/tinylm", metadata={"help": "saved tiny LM directory (chase rft pretrain) or a hub id"})
+        default="runs/rft/tinylm", metadata={"help": "saved tiny LM directory (chase rft pretrain) or a hub id"}
+    )
     task_dir: str = field(default="runs/rft/task", metadata={"help": "triage task directory (chase rft build-task)"})
     proxy: str = field(default="initial", metadata={"help": f"reward to optimize: one of {PROXIES}"})
     refined_rubrics: str | None = field(
-        default=None, metadata={"help": "proxy=refined: a rubric file (paper format) or a rubric key in the task "
-                                        "(e.g. 'refined:4-great-diverse-pairs'); default: the task's first refined"})
-    judge: str = field(default="rule", metadata={
-        "help": "proxy verifier: 'rule' (RuleVerifier on the criteria's check specs) or 'openai' (an "
-                "OpenAI-compatible LLM judge, async, cached; the gold evaluation always uses the rule verifier)"})
+        default=None,
+        metadata={
+            "help": "proxy=refined: a rubric file (paper format) or a rubric key in the task "
+            "(e.g. 'refined:4-great-diverse-pairs'); default: the task's first refined"
+        },
+    )
+    judge: str = field(
+        default="rule",
+        metadata={
+            "help": "proxy verifier: 'rule' (RuleVerifier on the criteria's check specs) or 'openai' (an "
+            "OpenAI-compatible LLM judge, async, cached; the gold evaluation always uses the rule verifier)"
+        },
+    )
     judge_base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={"help": "judge=openai: base URL"})
     judge_model: str = field(default="judge", metadata={"help": "judge=openai: model name"})
     judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "judge=openai: API key env var"})
     judge_cache: str | None = field(default=None, metadata={"help": "judge=openai: SQLite verdict cache path"})
     judge_max_concurrency: int = field(default=16, metadata={"help": "judge=openai: requests in flight"})
     bt_kind: str = field(default="on", metadata={"help": "proxy=bt: the BT model's training pairs (on/off/both)"})
-    prompt_format: str = field(default="conversational",
-                               metadata={"help": "'conversational' (chat messages) or 'standard' (template text)"})
+    prompt_format: str = field(
+        default="conversational", metadata={"help": "'conversational' (chat messages) or 'standard' (template text)"}
+    )
     n_train_prompts: int = field(default=0, metadata={"help": "use the first N training prompts (0 = all)"})
     eval_every: int = field(default=10, metadata={"help": "evaluate every N optimizer steps (and at step 0)"})
     eval_prompts: int = field(default=16, metadata={"help": "held-out prompts per evaluation"})
@@ -76,16 +86,23 @@ class RFTArguments:
     eval_batch_size: int = field(default=128, metadata={"help": "sequences per generate call in evaluations"})
     monitor_gold: bool = field(default=True, metadata={"help": "log gold reward on training batches too"})
     resume: bool = field(default=True, metadata={"help": "resume from the last checkpoint in output_dir"})
-    max_train_minutes: float = field(default=0.0, metadata={
-        "help": "stop training (after a final evaluation) once this much wall time has passed; 0 = no limit"})
-    prepare: bool = field(default=False, metadata={
-        "help": "build task_dir and pretrain model_name_or_path first when they do not exist (settings below)"})
+    max_train_minutes: float = field(
+        default=0.0,
+        metadata={"help": "stop training (after a final evaluation) once this much wall time has passed; 0 = no limit"},
+    )
+    prepare: bool = field(
+        default=False,
+        metadata={
+            "help": "build task_dir and pretrain model_name_or_path first when they do not exist (settings below)"
+        },
+    )
     prepare_seed: int = field(default=0, metadata={"help": "prepare: task seed (world, corpus, pools)"})
     prepare_n_prompts: int = field(default=64, metadata={"help": "prepare: cases in the task"})
     prepare_n_eval: int = field(default=16, metadata={"help": "prepare: held-out cases"})
     prepare_corpus_per_case: int = field(default=200, metadata={"help": "prepare: base responses per case"})
-    prepare_refine_modes: str = field(default="4-great-diverse-pairs",
-                                      metadata={"help": "prepare: comma-separated refinement pool modes"})
+    prepare_refine_modes: str = field(
+        default="4-great-diverse-pairs", metadata={"help": "prepare: comma-separated refinement pool modes"}
+    )
     prepare_size: str = field(default="micro", metadata={"help": "prepare: tiny LM size (rft.tinylm.SIZES)"})
     prepare_epochs: int = field(default=2, metadata={"help": "prepare: pretraining epochs"})
     prepare_tokenizer: str = field(default="phrase", metadata={"help": "prepare: 'phrase' or 'word' BPE"})
@@ -130,8 +147,12 @@ def make_rewards(task, args: RFTArguments, verifier=None):
         from rft.cache import VerdictCache
         from rft.judges import JudgeConfig, OpenAICompatibleJudge
 
-        cfg = JudgeConfig(base_url=args.judge_base_url, model=args.judge_model, api_key_env=args.judge_api_key_env,
-                          max_concurrency=args.judge_max_concurrency)
+        cfg = JudgeConfig(
+            base_url=args.judge_base_url,
+            model=args.judge_model,
+            api_key_env=args.judge_api_key_env,
+            max_concurrency=args.judge_max_concurrency,
+        )
         judge = OpenAICompatibleJudge(cfg, cache=VerdictCache(args.judge_cache) if args.judge_cache else None)
         monitors = (gold,) if args.monitor_gold else ()
         return AsyncRubricReward(judge, rubric_column="rubric", name=f"proxy_{args.proxy}", monitors=monitors), gold
@@ -205,8 +226,17 @@ class EvalSpec:
     batch_size: int = 128
 
 
-def evaluate_policy(model, ref_model, tokenizer, spec: EvalSpec, proxy, gold: GoldReward, step: int,
-                    prompt_format: str, ref_autocast_bf16: bool = False) -> tuple[dict, list[dict]]:
+def evaluate_policy(
+    model,
+    ref_model,
+    tokenizer,
+    spec: EvalSpec,
+    proxy,
+    gold: GoldReward,
+    step: int,
+    prompt_format: str,
+    ref_autocast_bf16: bool = False,
+) -> tuple[dict, list[dict]]:
     """One evaluation (see the module docstring). Returns (metrics row, a few sample completions).
 
     ``ref_autocast_bf16``: run the reference under bf16 autocast too. Accelerate wraps the policy's forward in
@@ -218,20 +248,32 @@ def evaluate_policy(model, ref_model, tokenizer, spec: EvalSpec, proxy, gold: Go
     eos = tokenizer.eos_token_id
     kls, lens, words, truncated, prompts, comps, proxy_cols, gold_cols, keep = [], [], [], [], [], [], [], [], []
     t0 = time.perf_counter()
-    texts_in = [tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
-                if prompt_format == "conversational" else r["prompt"] for r in spec.rows]
+    texts_in = [
+        tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
+        if prompt_format == "conversational"
+        else r["prompt"]
+        for r in spec.rows
+    ]
     flat = [(i, r) for i, r in enumerate(spec.rows) for _ in range(spec.samples)]  # (prompt-major) rows
     devices = [device.index or 0] if device.type == "cuda" else []
     for b0 in range(0, len(flat), spec.batch_size):
         chunk = flat[b0 : b0 + spec.batch_size]
-        enc = tokenizer([texts_in[i] for i, _ in chunk], return_tensors="pt", padding=True,
-                        add_special_tokens=False).to(device)
+        enc = tokenizer(
+            [texts_in[i] for i, _ in chunk], return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(device)
         n_prompt = enc["input_ids"].shape[1]
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(spec.seed + 1_000_003 * step + b0)
-            out = model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-                                 max_new_tokens=spec.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=eos)
+            out = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=1.0,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=spec.max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=eos,
+            )
         comp = out[:, n_prompt:]
         mask = completion_mask(comp, eos)
         attn = torch.cat([enc["attention_mask"], mask.long()], dim=1)
@@ -265,10 +307,21 @@ def evaluate_policy(model, ref_model, tokenizer, spec: EvalSpec, proxy, gold: Go
     pm, pse = _mean_se(p)
     km, kse = _mean_se(np.array(kls))
     row = {
-        "step": step, "n": len(kls), "gold": gm, "gold_se": gse, "proxy": pm, "proxy_se": pse,
-        "kl_seq": km, "kl_seq_se": kse, "len_tokens": float(np.mean(lens)), "len_words": float(np.mean(words)),
-        "truncated_frac": float(np.mean(truncated)), "proxy_unscored": int(np.isnan(p).sum()),
-        "gold_unscored": int(np.isnan(g).sum()), "eval_seconds": time.perf_counter() - t0, "gen_seconds": gen_s,
+        "step": step,
+        "n": len(kls),
+        "gold": gm,
+        "gold_se": gse,
+        "proxy": pm,
+        "proxy_se": pse,
+        "kl_seq": km,
+        "kl_seq_se": kse,
+        "len_tokens": float(np.mean(lens)),
+        "len_words": float(np.mean(words)),
+        "truncated_frac": float(np.mean(truncated)),
+        "proxy_unscored": int(np.isnan(p).sum()),
+        "gold_unscored": int(np.isnan(g).sum()),
+        "eval_seconds": time.perf_counter() - t0,
+        "gen_seconds": gen_s,
         "gold_pass": {k: float(np.mean(v)) for k, v in sorted(pass_rates.items())},
     }
     if was_training:
@@ -290,8 +343,19 @@ class RubricEvalCallback(_trainer_callback_base()):
     every beta.
     """
 
-    def __init__(self, run_dir: str | Path, ref_path: str, tokenizer, spec: EvalSpec, proxy, gold, every: int,
-                 prompt_format: str, bf16: bool = False, max_minutes: float = 0.0):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        ref_path: str,
+        tokenizer,
+        spec: EvalSpec,
+        proxy,
+        gold,
+        every: int,
+        prompt_format: str,
+        bf16: bool = False,
+        max_minutes: float = 0.0,
+    ):
         self.run_dir = Path(run_dir)
         self.ref_path = ref_path
         self.tokenizer = tokenizer
@@ -334,8 +398,17 @@ class RubricEvalCallback(_trainer_callback_base()):
             return
         model = _unwrap(model)
         self._ensure_ref(next(model.parameters()).device)
-        row, samples = evaluate_policy(model, self.ref_model, self.tokenizer, self.spec, self.proxy, self.gold,
-                                       state.global_step, self.prompt_format, self.bf16)
+        row, samples = evaluate_policy(
+            model,
+            self.ref_model,
+            self.tokenizer,
+            self.spec,
+            self.proxy,
+            self.gold,
+            state.global_step,
+            self.prompt_format,
+            self.bf16,
+        )
         self.rows.append(row)
         with open(self.metrics_path, "a", encoding="utf-8") as fh:  # append + fsync: crash-safe (rewards.io)
             fh.write(to_json(row) + "\n")
@@ -371,9 +444,14 @@ def environment() -> dict[str, Any]:
     import transformers
     import trl
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "trl": trl.__version__, "cuda": torch.cuda.is_available(),
-            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu"}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "cuda": torch.cuda.is_available(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
+    }
 
 
 @dataclass
@@ -392,16 +470,32 @@ def prepare(args: RFTArguments, progress: bool = True) -> None:
 
     if not (Path(args.task_dir) / "task.json").exists():
         modes = tuple(m for m in args.prepare_refine_modes.split(",") if m)
-        build_task(TriageConfig(seed=args.prepare_seed, n_prompts=args.prepare_n_prompts,
-                                n_eval=args.prepare_n_eval, corpus_per_case=args.prepare_corpus_per_case,
-                                refine_modes=modes), args.task_dir, progress=progress)
+        build_task(
+            TriageConfig(
+                seed=args.prepare_seed,
+                n_prompts=args.prepare_n_prompts,
+                n_eval=args.prepare_n_eval,
+                corpus_per_case=args.prepare_corpus_per_case,
+                refine_modes=modes,
+            ),
+            args.task_dir,
+            progress=progress,
+        )
     if not (Path(args.model_name_or_path) / "config.json").exists():
         from rft.pretrain import pretrain_on_task
 
-        pretrain_on_task(args.task_dir, args.model_name_or_path, size=args.prepare_size,
-                         epochs=args.prepare_epochs, vocab_size=args.prepare_vocab_size,
-                         tokenizer=args.prepare_tokenizer, eval_cases=4, eval_samples=4, progress=progress,
-                         seed=args.prepare_seed)
+        pretrain_on_task(
+            args.task_dir,
+            args.model_name_or_path,
+            size=args.prepare_size,
+            epochs=args.prepare_epochs,
+            vocab_size=args.prepare_vocab_size,
+            tokenizer=args.prepare_tokenizer,
+            eval_cases=4,
+            eval_samples=4,
+            progress=progress,
+            seed=args.prepare_seed,
+        )
 
 
 def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_trainer: bool = False) -> TrainResult:
@@ -423,8 +517,9 @@ def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_tr
     _model, tokenizer = load_tinylm(args.model_name_or_path, device="cpu")
     del _model  # TRL loads the policy (and the reference, when beta > 0) from the path itself
     if args.prompt_format == "standard":
-        train_ds = train_ds.map(lambda r: {"prompt": tokenizer.apply_chat_template(
-            r["prompt"], add_generation_prompt=True, tokenize=False)})
+        train_ds = train_ds.map(
+            lambda r: {"prompt": tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)}
+        )
         for r in eval_rows:
             r["prompt"] = tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
 
@@ -432,15 +527,30 @@ def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_tr
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.model_init_kwargs is None:
         config.model_init_kwargs = {"dtype": "float32"}
-    spec = EvalSpec(eval_rows, args.eval_samples, args.eval_max_new_tokens or config.max_completion_length,
-                    args.eval_seed, args.eval_batch_size)
+    spec = EvalSpec(
+        eval_rows,
+        args.eval_samples,
+        args.eval_max_new_tokens or config.max_completion_length,
+        args.eval_seed,
+        args.eval_batch_size,
+    )
     if config.bf16 and not torch.cuda.is_available():
         # TRL's GRPOConfig defaults to bf16=True; on CPU that is bf16 autocast: slower here, and a precision we
         # did not choose. fp32 on CPU, always (see rft/tinylm.py on dtypes).
         config.bf16 = False
         config.mixed_precision = "no"
-    cb = RubricEvalCallback(run_dir, args.model_name_or_path, tokenizer, spec, proxy, gold, args.eval_every,
-                            args.prompt_format, bf16=bool(config.bf16), max_minutes=args.max_train_minutes)
+    cb = RubricEvalCallback(
+        run_dir,
+        args.model_name_or_path,
+        tokenizer,
+        spec,
+        proxy,
+        gold,
+        args.eval_every,
+        args.prompt_format,
+        bf16=bool(config.bf16),
+        max_minutes=args.max_train_minutes,
+    )
     last = get_last_checkpoint(str(run_dir)) if args.resume and any(run_dir.glob("checkpoint-*")) else None
     if last is not None:
         step = json.loads((Path(last) / "trainer_state.json").read_text())["global_step"]
@@ -450,12 +560,26 @@ def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_tr
             if p.exists():
                 p.unlink()
     if int(os.environ.get("RANK", "0")) == 0:
-        write_json(run_dir / "run_config.json", {
-            "rft": asdict(args), "proxy_rubric_key": key, "grpo": json.loads(config.to_json_string()),
-            "environment": environment(), "n_train_prompts": len(train_ds), "n_eval_prompts": len(eval_rows),
-            "resumed_from": last})
-    trainer = GRPOTrainer(model=args.model_name_or_path, reward_funcs=[proxy], args=config, train_dataset=train_ds,
-                          processing_class=tokenizer, callbacks=[cb, *extra_callbacks])
+        write_json(
+            run_dir / "run_config.json",
+            {
+                "rft": asdict(args),
+                "proxy_rubric_key": key,
+                "grpo": json.loads(config.to_json_string()),
+                "environment": environment(),
+                "n_train_prompts": len(train_ds),
+                "n_eval_prompts": len(eval_rows),
+                "resumed_from": last,
+            },
+        )
+    trainer = GRPOTrainer(
+        model=args.model_name_or_path,
+        reward_funcs=[proxy],
+        args=config,
+        train_dataset=train_ds,
+        processing_class=tokenizer,
+        callbacks=[cb, *extra_callbacks],
+    )
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)
     secs = time.perf_counter() - t0
@@ -470,10 +594,17 @@ def summarize(rows: list[dict]) -> dict:
         return {}
     gold = np.array([r["gold"] for r in rows])
     i = int(np.nanargmax(gold))
-    return {"first": rows[0], "last": rows[-1], "peak_step": rows[i]["step"], "peak_gold": float(gold[i]),
-            "final_gold": float(gold[-1]), "gold_drop_from_peak": float(gold[i] - gold[-1]),
-            "proxy_gain": float(rows[-1]["proxy"] - rows[0]["proxy"]),
-            "gold_gain_at_end": float(gold[-1] - gold[0]), "final_kl_seq": rows[-1]["kl_seq"]}
+    return {
+        "first": rows[0],
+        "last": rows[-1],
+        "peak_step": rows[i]["step"],
+        "peak_gold": float(gold[i]),
+        "final_gold": float(gold[-1]),
+        "gold_drop_from_peak": float(gold[i] - gold[-1]),
+        "proxy_gain": float(rows[-1]["proxy"] - rows[0]["proxy"]),
+        "gold_gain_at_end": float(gold[-1] - gold[0]),
+        "final_kl_seq": rows[-1]["kl_seq"],
+    }
 
 
 def parse(argv: list[str]):

@@ -51,8 +51,17 @@ import numpy as np
 from sim.rubric_train import ProxyArrays, linear_proxy
 from sim.rubric_world import KINDS, PROPERTIES, Halo, M, RubricWorld, key_rng
 
-__all__ = ["BTConfig", "BTPairs", "PAIR_KINDS", "STYLE_MASK", "bt_pairs", "bt_proxy", "fit_bt", "fit_bt_many",
-           "perceive"]
+__all__ = [
+    "BTConfig",
+    "BTPairs",
+    "PAIR_KINDS",
+    "STYLE_MASK",
+    "bt_pairs",
+    "bt_proxy",
+    "fit_bt",
+    "fit_bt_many",
+    "perceive",
+]
 
 PAIR_KINDS: tuple[str, ...] = ("on", "off", "both")
 
@@ -76,8 +85,13 @@ class BTConfig:
     l2_prompt: float = 3e-2
     steps: int = 400
     lr: float = 0.05
-    perception: tuple[tuple[str, float], ...] = (("fact", 0.25), ("tail_fact", 0.3), ("penalty", 0.1),
-                                                ("style", 0.0), ("length", 0.0))
+    perception: tuple[tuple[str, float], ...] = (
+        ("fact", 0.25),
+        ("tail_fact", 0.3),
+        ("penalty", 0.1),
+        ("style", 0.0),
+        ("length", 0.0),
+    )
     halo: Halo = Halo(0.5)
 
     @classmethod
@@ -142,9 +156,13 @@ def bt_pairs(world: RubricWorld, key: jax.Array, kind: str, config: BTConfig = B
     y = rng.random(prob.shape) < prob
     xa, xb = perceive(xa, rng, config), perceive(xb, rng, config)
     prompt = np.broadcast_to(np.arange(P)[:, None], (P, n))
-    return BTPairs(xa.reshape(-1, M).astype(np.float32), xb.reshape(-1, M).astype(np.float32),
-                   prompt.reshape(-1).astype(np.int32), y.reshape(-1).astype(np.float32),
-                   np.ones(P * n, np.float32))
+    return BTPairs(
+        xa.reshape(-1, M).astype(np.float32),
+        xb.reshape(-1, M).astype(np.float32),
+        prompt.reshape(-1).astype(np.int32),
+        y.reshape(-1).astype(np.float32),
+        np.ones(P * n, np.float32),
+    )
 
 
 STYLE_MASK: np.ndarray = np.array([p.kind == "style" for p in PROPERTIES])  # (M,) the style artifacts
@@ -173,7 +191,7 @@ def fit_bt(pairs: BTPairs, n_prompts: int, config: BTConfig = BTConfig()) -> jax
         u, d = params
         s = (dx * (u[None, :] + d[pr])).sum(-1)
         nll = (wt * jax.nn.softplus(-sgn * s)).sum() / jnp.maximum(wt.sum(), 1.0)
-        return nll + 0.5 * config.l2_shared * (u ** 2).sum() + 0.5 * config.l2_prompt * (d ** 2).sum() / n_prompts
+        return nll + 0.5 * config.l2_shared * (u**2).sum() + 0.5 * config.l2_prompt * (d**2).sum() / n_prompts
 
     grad = jax.grad(loss)
     b1, b2, eps = 0.9, 0.999, 1e-8

@@ -61,8 +61,13 @@ __all__ = [
 ]
 
 # The paper's conditions, in its order, plus the gold rubric (checked by the same noisy verifier) as a reference.
-RUBRIC_CONDITIONS: tuple[str, ...] = ("initial", "1-good-pair", "1-great-pair", "4-great-pairs",
-                                      "4-great-diverse-pairs")
+RUBRIC_CONDITIONS: tuple[str, ...] = (
+    "initial",
+    "1-good-pair",
+    "1-great-pair",
+    "4-great-pairs",
+    "4-great-diverse-pairs",
+)
 REFERENCE = "gold-rubric"
 
 
@@ -131,7 +136,7 @@ def build_pools(world: RubricWorld, mode: str, key: jax.Array) -> list[list[tupl
         if x.shape[1] < m.pool_size:
             reps = math.ceil(m.pool_size / x.shape[1])
             x = np.concatenate([world.sample_diverse(jax.random.fold_in(key, r)) for r in range(reps)], axis=1)
-        x = x[:, :m.pool_size]
+        x = x[:, : m.pool_size]
     else:
         x = world.sample(m.source, key, m.pool_size)
     return [[tuple(int(v) for v in r) for r in pool] for pool in x]
@@ -143,12 +148,16 @@ def _edit_counts(result) -> dict[str, Any]:
         d = it.diff
         for k in ("added", "removed", "reweighted", "rechecked"):
             counts[k] = counts.get(k, 0) + len(d.get(k, []))
-    return {"status": result.status_counts(), "edits": counts,
-            "criteria_mean": float(np.mean([len(r.criteria) for r in result.rubrics]))}
+    return {
+        "status": result.status_counts(),
+        "edits": counts,
+        "criteria_mean": float(np.mean([len(r.criteria) for r in result.rubrics])),
+    }
 
 
-def refine_world(world: RubricWorld, key: jax.Array, config: ExperimentConfig,
-                 log_dir: Path | None = None) -> SeedRubrics:
+def refine_world(
+    world: RubricWorld, key: jax.Array, config: ExperimentConfig, log_dir: Path | None = None
+) -> SeedRubrics:
     """Refine the initial rubrics under every pool mode. Logs (resumable) go to ``log_dir/<mode>.jsonl``."""
     verifier = SimVerifier(world, config.verifier)
     proposer = SimProposer(world, config.proposer)
@@ -157,8 +166,15 @@ def refine_world(world: RubricWorld, key: jax.Array, config: ExperimentConfig,
     for i, mode in enumerate(RUBRIC_CONDITIONS[1:]):
         pools = build_pools(world, mode, jax.random.fold_in(key, i))
         log = None if log_dir is None else log_dir / f"{mode}.jsonl"
-        res = refine(world.prompts, world.initial_rubrics, pools, verifier, proposer,
-                     RefineConfig.from_pool_mode(mode), log_path=log)
+        res = refine(
+            world.prompts,
+            world.initial_rubrics,
+            pools,
+            verifier,
+            proposer,
+            RefineConfig.from_pool_mode(mode),
+            log_path=log,
+        )
         rubrics[mode] = res.rubrics
         stats_[mode] = _edit_counts(res)
     rubrics[REFERENCE] = world.gold_rubrics
@@ -174,8 +190,10 @@ def table2_seed(sr: SeedRubrics, key: jax.Array, config: ExperimentConfig) -> di
     """Per-condition high/low pairwise accuracy and the h(v) estimate for one seed."""
     w, n = sr.world, config.eval_pairs
     k = jax.random.split(key, 5)
-    sets = {"high": (w.sample("great", k[0], n), w.sample("great", k[1], n)),
-            "low": (w.sample("base", k[2], n), w.sample("base", k[3], n))}
+    sets = {
+        "high": (w.sample("great", k[0], n), w.sample("great", k[1], n)),
+        "low": (w.sample("base", k[2], n), w.sample("base", k[3], n)),
+    }
     groups = np.broadcast_to(np.arange(w.n_prompts)[:, None], (w.n_prompts, n)).reshape(-1)
     hx = w.sample("base", k[4], config.h_samples)
     hgold = w.gold(hx)
@@ -184,12 +202,23 @@ def table2_seed(sr: SeedRubrics, key: jax.Array, config: ExperimentConfig) -> di
     for cond, rubs in sr.rubrics.items():
         row: dict[str, Any] = {}
         for name, (xa, xb) in sets.items():
-            acc = pair_accuracy(_scores(sr.verifier, rubs, xa).reshape(-1), _scores(sr.verifier, rubs, xb).reshape(-1),
-                                w.gold(xa).reshape(-1), w.gold(xb).reshape(-1), groups=groups)
-            row[name] = {"ties_wrong": acc.acc_ties_wrong, "ties_half": acc.acc_ties_half, "n_pairs": acc.n_pairs,
-                         "proxy_ties": acc.n_proxy_ties, "gold_ties": acc.n_gold_ties}
-        h = estimate_h(_scores(sr.verifier, rubs, hx).reshape(-1), hgold.reshape(-1), list(config.h_edges),
-                       groups=hgroups)
+            acc = pair_accuracy(
+                _scores(sr.verifier, rubs, xa).reshape(-1),
+                _scores(sr.verifier, rubs, xb).reshape(-1),
+                w.gold(xa).reshape(-1),
+                w.gold(xb).reshape(-1),
+                groups=groups,
+            )
+            row[name] = {
+                "ties_wrong": acc.acc_ties_wrong,
+                "ties_half": acc.acc_ties_half,
+                "n_pairs": acc.n_pairs,
+                "proxy_ties": acc.n_proxy_ties,
+                "gold_ties": acc.n_gold_ties,
+            }
+        h = estimate_h(
+            _scores(sr.verifier, rubs, hx).reshape(-1), hgold.reshape(-1), list(config.h_edges), groups=hgroups
+        )
         row["h"] = [None if not np.isfinite(v) else float(v) for v in h.h]
         # best-of-n under h (THEORY.md section 2: E[u] = integral of h against n v^(n-1))
         row["h_bon"] = {str(nn): h.integrate(lambda v, nn=nn: np.asarray(v) ** nn) for nn in (4, 16, 64)}
@@ -212,16 +241,20 @@ def mean_ci(x, alpha: float = 0.05) -> dict[str, float]:
     return {"mean": float(m), "lo": float(m - half), "hi": float(m + half), "n": n}
 
 
-def run(config: ExperimentConfig = ExperimentConfig(), log_dir: Path | None = None,
-        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run(
+    config: ExperimentConfig = ExperimentConfig(),
+    log_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Run every experiment; returns per-seed raw results (see :func:`summarize`)."""
     say = progress or (lambda s: None)
     master = jax.random.key(config.seed)
     t0 = time.perf_counter()
     seeds, bt_data = [], {k: [] for k in config.bt_kinds}
     bt_abl = []
-    abl_cfg = dataclasses.replace(config.bt, perception=tuple((k, 0.0) for k, _ in config.bt.perception),
-                                  halo=Halo(0.0))
+    abl_cfg = dataclasses.replace(
+        config.bt, perception=tuple((k, 0.0) for k, _ in config.bt.perception), halo=Halo(0.0)
+    )
     for s in range(config.seeds):
         ks = jax.random.split(jax.random.fold_in(master, s), 5)
         world = make_world(ks[0], config.world)
@@ -249,8 +282,9 @@ def run(config: ExperimentConfig = ExperimentConfig(), log_dir: Path | None = No
     per_seed = []
     for s, sd in enumerate(seeds):
         sr = sd["rubrics"]
-        pxs: list[ProxyArrays] = [rubric_proxy(sr.rubrics[c], sr.verifier, c_max)
-                                  for c in RUBRIC_CONDITIONS + (REFERENCE,)]
+        pxs: list[ProxyArrays] = [
+            rubric_proxy(sr.rubrics[c], sr.verifier, c_max) for c in RUBRIC_CONDITIONS + (REFERENCE,)
+        ]
         for k in config.bt_kinds:
             pxs.append(bt_proxy(bt_w[k][s], config.bt, c_max))
         if config.bt_ablation:
@@ -275,10 +309,10 @@ def run(config: ExperimentConfig = ExperimentConfig(), log_dir: Path | None = No
         "refine_stats": [sd["rubrics"].refine_stats for sd in seeds],
         "bt_weights": {k: v for k, v in bt_w.items()},
         "gold_weights": gw,
-        "train": {"gold": log.gold, "kl": log.kl, "proxy": log.proxy, "win_rate": log.win_rate,
-                  "probs": log.probs},
-        "example_rubrics": {c: [r.to_dict() for r in seeds[0]["rubrics"].rubrics[c][:3]]
-                            for c in seeds[0]["rubrics"].rubrics},
+        "train": {"gold": log.gold, "kl": log.kl, "proxy": log.proxy, "win_rate": log.win_rate, "probs": log.probs},
+        "example_rubrics": {
+            c: [r.to_dict() for r in seeds[0]["rubrics"].rubrics[c][:3]] for c in seeds[0]["rubrics"].rubrics
+        },
         "seconds": time.perf_counter() - t0,
     }
 
@@ -317,11 +351,16 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
     probs = np.asarray(raw["train"]["probs"])  # (S, K, T, M)
     table1 = {}
     for k, n in enumerate(names):
-        table1[n] = {"peak_gold": mean_ci(peak[:, k]), "peak_step": mean_ci(peak_step[:, k]),
-                     "final_gold": mean_ci(final[:, k]), "loss_after_peak": mean_ci(loss_frac[:, k]),
-                     "peak_win_rate": mean_ci(win_peak[:, k]), "final_kl": mean_ci(kl[:, k, -1]),
-                     "final_signature_prob": mean_ci(probs[:, k, -1, sig]),
-                     **{f"gold_within_kl_{b:g}": mean_ci(at_kl[b][:, k]) for b in KL_BUDGETS}}
+        table1[n] = {
+            "peak_gold": mean_ci(peak[:, k]),
+            "peak_step": mean_ci(peak_step[:, k]),
+            "final_gold": mean_ci(final[:, k]),
+            "loss_after_peak": mean_ci(loss_frac[:, k]),
+            "peak_win_rate": mean_ci(win_peak[:, k]),
+            "final_kl": mean_ci(kl[:, k, -1]),
+            "final_signature_prob": mean_ci(probs[:, k, -1, sig]),
+            **{f"gold_within_kl_{b:g}": mean_ci(at_kl[b][:, k]) for b in KL_BUDGETS},
+        }
     # Table 2
     t2 = raw["table2"]
     table2 = {}
@@ -335,15 +374,20 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
         table2[c] = row
     gains = {}
     for c in conds[1:]:
-        gains[c] = {f"{region}_{tie}": mean_ci([100 * (sd[c][region][tie] - sd["initial"][region][tie]) for sd in t2])
-                    for region in ("high", "low") for tie in ("ties_wrong", "ties_half")}
+        gains[c] = {
+            f"{region}_{tie}": mean_ci([100 * (sd[c][region][tie] - sd["initial"][region][tie]) for sd in t2])
+            for region in ("high", "low")
+            for tie in ("ties_wrong", "ties_half")
+        }
     # findings
     idx = {n: k for k, n in enumerate(names)}
     refined = conds[1:]
-    hi_gain = np.array([[100 * (sd[c]["high"]["ties_wrong"] - sd["initial"]["high"]["ties_wrong"]) for c in refined]
-                        for sd in t2])  # (S, 4)
-    lo_gain = np.array([[100 * (sd[c]["low"]["ties_wrong"] - sd["initial"]["low"]["ties_wrong"]) for c in refined]
-                        for sd in t2])
+    hi_gain = np.array(
+        [[100 * (sd[c]["high"]["ties_wrong"] - sd["initial"]["high"]["ties_wrong"]) for c in refined] for sd in t2]
+    )  # (S, 4)
+    lo_gain = np.array(
+        [[100 * (sd[c]["low"]["ties_wrong"] - sd["initial"]["low"]["ties_wrong"]) for c in refined] for sd in t2]
+    )
     hi_acc = np.array([[100 * sd[c]["high"]["ties_wrong"] for c in refined] for sd in t2])
     lo_acc = np.array([[100 * sd[c]["low"]["ties_wrong"] for c in refined] for sd in t2])
     f_t2 = {
@@ -352,17 +396,23 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
         "high_minus_2x_low_gain": mean_ci(hi_gain.mean(1) - 2 * lo_gain.mean(1)),
         "low_minus_high_acc_refined": mean_ci((lo_acc - hi_acc).mean(1)),
     }
-    f_t2["holds"] = bool(f_t2["high_gain_mean_over_refined"]["lo"] >= 5
-                         and f_t2["high_minus_2x_low_gain"]["lo"] > 0
-                         and f_t2["low_minus_high_acc_refined"]["lo"] > 0)
+    f_t2["holds"] = bool(
+        f_t2["high_gain_mean_over_refined"]["lo"] >= 5
+        and f_t2["high_minus_2x_low_gain"]["lo"] > 0
+        and f_t2["low_minus_high_acc_refined"]["lo"] > 0
+    )
     # the paper's +7.6 vs +3.6 points are its 4-great-&-diverse row: the same checks for each refined rubric
     per_cond = {}
     for j, c in enumerate(refined):
-        d = {"high_gain": mean_ci(hi_gain[:, j]), "low_gain": mean_ci(lo_gain[:, j]),
-             "high_minus_2x_low_gain": mean_ci(hi_gain[:, j] - 2 * lo_gain[:, j]),
-             "low_minus_high_acc": mean_ci(lo_acc[:, j] - hi_acc[:, j])}
-        d["holds"] = bool(d["high_gain"]["lo"] >= 5 and d["high_minus_2x_low_gain"]["lo"] > 0
-                          and d["low_minus_high_acc"]["lo"] > 0)
+        d = {
+            "high_gain": mean_ci(hi_gain[:, j]),
+            "low_gain": mean_ci(lo_gain[:, j]),
+            "high_minus_2x_low_gain": mean_ci(hi_gain[:, j] - 2 * lo_gain[:, j]),
+            "low_minus_high_acc": mean_ci(lo_acc[:, j] - hi_acc[:, j]),
+        }
+        d["holds"] = bool(
+            d["high_gain"]["lo"] >= 5 and d["high_minus_2x_low_gain"]["lo"] > 0 and d["low_minus_high_acc"]["lo"] > 0
+        )
         per_cond[c] = d
     f_t2["per_condition"] = per_cond
     ordered = [peak[:, idx[c]] for c in conds]
@@ -382,13 +432,19 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
         "strict_order_first_three": strict,
         "last_step_leq": bool(last["hi"] >= 0),  # "<=" cannot be rejected or the difference is positive
         "initial_loss_after_peak": mean_ci(loss_frac[:, ki]),
-        "peak_step_ratio_diverse_over_initial": {"ratio_of_means": float(mean_ratio),
-                                                 "lo": float(np.quantile(boot, 0.025)),
-                                                 "hi": float(np.quantile(boot, 0.975)),
-                                                 "median_per_seed_ratio": float(np.median(ratio_seed))},
+        "peak_step_ratio_diverse_over_initial": {
+            "ratio_of_means": float(mean_ratio),
+            "lo": float(np.quantile(boot, 0.025)),
+            "hi": float(np.quantile(boot, 0.975)),
+            "median_per_seed_ratio": float(np.median(ratio_seed)),
+        },
     }
-    f_t1["holds"] = bool(all(strict) and f_t1["last_step_leq"] and f_t1["initial_loss_after_peak"]["lo"] >= 0.10
-                         and f_t1["peak_step_ratio_diverse_over_initial"]["lo"] >= 2.5)
+    f_t1["holds"] = bool(
+        all(strict)
+        and f_t1["last_step_leq"]
+        and f_t1["initial_loss_after_peak"]["lo"] >= 0.10
+        and f_t1["peak_step_ratio_diverse_over_initial"]["lo"] >= 2.5
+    )
     f_t6 = {}
     if "bt-on" in idx and "bt-off" in idx:
         f_t6["on_minus_off_peak_gold"] = mean_ci(peak[:, idx["bt-on"]] - peak[:, idx["bt-off"]])
@@ -406,8 +462,9 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
             scale = np.abs(W).sum(-1, keepdims=True)
             f_t6[f"style_weight_share_{kind}"] = mean_ci((np.abs(W[..., style]).sum(-1) / scale[..., 0]).mean(-1))
         if "bt-off-perfect-perception" in idx:
-            f_t6["on_minus_off_perfect_perception"] = mean_ci(peak[:, idx["bt-on"]]
-                                                              - peak[:, idx["bt-off-perfect-perception"]])
+            f_t6["on_minus_off_perfect_perception"] = mean_ci(
+                peak[:, idx["bt-on"]] - peak[:, idx["bt-off-perfect-perception"]]
+            )
         if "bt-off-style-weights-zeroed" in idx:
             # the causal test: the same off-policy model, minus what it pays for the artifact
             z = idx["bt-off-style-weights-zeroed"]
@@ -437,6 +494,13 @@ def summarize(raw: dict[str, Any], smooth: int = 5) -> dict[str, Any]:
         sd_ = gold[:, k].std(0, ddof=1) if S > 1 else np.full(T, np.nan)
         curves[n]["lo"] = curves[n]["mean"] - tq * sd_ / math.sqrt(S)
         curves[n]["hi"] = curves[n]["mean"] + tq * sd_ / math.sqrt(S)
-    return {"seeds": S, "steps": T, "table1": table1, "table2": table2, "table2_gains": gains,
-            "findings": {"table2": f_t2, "table1_figure4": f_t1, "table6": f_t6, "theory_link": f_th},
-            "curves": curves, "refine_stats": raw["refine_stats"]}
+    return {
+        "seeds": S,
+        "steps": T,
+        "table1": table1,
+        "table2": table2,
+        "table2_gains": gains,
+        "findings": {"table2": f_t2, "table1_figure4": f_t1, "table6": f_t6, "theory_link": f_th},
+        "curves": curves,
+        "refine_stats": raw["refine_stats"],
+    }

@@ -158,8 +158,7 @@ def linear_proxy(weights: np.ndarray, c_max: int = M) -> ProxyArrays:
     w = np.zeros((P, c_max), np.float32)
     w[:, :M] = wts
     z = np.zeros((P, c_max), np.float32)
-    return ProxyArrays(mask, z, w, z.copy(), z.copy(), np.ones(P, np.float32), z.copy(),
-                       np.zeros((P, M), np.float32))
+    return ProxyArrays(mask, z, w, z.copy(), z.copy(), np.ones(P, np.float32), z.copy(), np.zeros((P, M), np.float32))
 
 
 def stack_proxies(proxies: Sequence[ProxyArrays]) -> ProxyArrays:
@@ -283,5 +282,10 @@ def train_many(keys: jax.Array, base_logits, proxies: ProxyArrays, gold_weights,
     keys (S, K) PRNG keys; base_logits (S, P, M); proxies with leading (S, K); gold_weights (S, P, M).
     Returns a TrainLog with leading (S, K) axes.
     """
-    return _train_many(keys, jnp.asarray(base_logits, jnp.float32), ProxyArrays(*proxies),
-                       jnp.asarray(gold_weights, jnp.float32), config)
+    return _train_many(
+        keys,
+        jnp.asarray(base_logits, jnp.float32),
+        ProxyArrays(*proxies),
+        jnp.asarray(gold_weights, jnp.float32),
+        config,
+    )

@@ -109,32 +109,58 @@ class Property:
 
 
 PROPERTIES: tuple[Property, ...] = (
-    Property("key_symptom", "fact", "identifies the key presenting symptom",
-             "Identifies the key presenting symptom"),
-    Property("diagnosis", "fact", "states the correct primary diagnosis",
-             "States the correct primary diagnosis"),
-    Property("first_line_treatment", "fact", "recommends the appropriate first-line treatment",
-             "Recommends the appropriate first-line treatment"),
-    Property("urgency", "fact", "says how urgently to seek care",
-             "Says how urgently the patient should seek care"),
-    Property("decisive_test", "tail_fact", "orders the decisive confirmatory test (e.g. urgent contrast CT or MRI/MRV)",
-             "Orders the decisive confirmatory test"),
-    Property("dangerous_differential", "tail_fact", "names the dangerous differential diagnosis that must be ruled out",
-             "Names the dangerous differential diagnosis to rule out"),
-    Property("risk_modifier", "tail_fact",
-             "adjusts the plan for the patient's specific risk factor or contraindication",
-             "Adjusts the plan for the patient's specific risk factor"),
-    Property("hedged_diagnosis", "penalty", "lists many possible diagnoses without committing to one",
-             "Avoids hedging among many diagnoses without committing to one"),
-    Property("unsafe_advice", "penalty", "gives unsafe advice (a contraindicated drug, or delaying urgent care)",
-             "Avoids unsafe advice"),
-    Property("padding", "penalty", "pads the answer with generic filler",
-             "Avoids generic filler and padding"),
-    Property("markdown_headers", "style", "formats the answer with markdown section headers",
-             "Is well organized with clear section headers"),
-    Property("signature_phrase", "style",
-             "ends with the great model's signature closing line ('Stay safe and informed!')",
-             "Ends with a warm, reassuring closing line"),
+    Property("key_symptom", "fact", "identifies the key presenting symptom", "Identifies the key presenting symptom"),
+    Property("diagnosis", "fact", "states the correct primary diagnosis", "States the correct primary diagnosis"),
+    Property(
+        "first_line_treatment",
+        "fact",
+        "recommends the appropriate first-line treatment",
+        "Recommends the appropriate first-line treatment",
+    ),
+    Property("urgency", "fact", "says how urgently to seek care", "Says how urgently the patient should seek care"),
+    Property(
+        "decisive_test",
+        "tail_fact",
+        "orders the decisive confirmatory test (e.g. urgent contrast CT or MRI/MRV)",
+        "Orders the decisive confirmatory test",
+    ),
+    Property(
+        "dangerous_differential",
+        "tail_fact",
+        "names the dangerous differential diagnosis that must be ruled out",
+        "Names the dangerous differential diagnosis to rule out",
+    ),
+    Property(
+        "risk_modifier",
+        "tail_fact",
+        "adjusts the plan for the patient's specific risk factor or contraindication",
+        "Adjusts the plan for the patient's specific risk factor",
+    ),
+    Property(
+        "hedged_diagnosis",
+        "penalty",
+        "lists many possible diagnoses without committing to one",
+        "Avoids hedging among many diagnoses without committing to one",
+    ),
+    Property(
+        "unsafe_advice",
+        "penalty",
+        "gives unsafe advice (a contraindicated drug, or delaying urgent care)",
+        "Avoids unsafe advice",
+    ),
+    Property("padding", "penalty", "pads the answer with generic filler", "Avoids generic filler and padding"),
+    Property(
+        "markdown_headers",
+        "style",
+        "formats the answer with markdown section headers",
+        "Is well organized with clear section headers",
+    ),
+    Property(
+        "signature_phrase",
+        "style",
+        "ends with the great model's signature closing line ('Stay safe and informed!')",
+        "Ends with a warm, reassuring closing line",
+    ),
     Property("long", "length", "is long (over 300 words)", "Gives a long, comprehensive answer"),
 )
 M: int = len(PROPERTIES)
@@ -170,11 +196,18 @@ class WriterCriterion:
 # The writer's flaws live here: two coarse criteria that a policy can satisfy the cheap way (hedging,
 # padding) and one that pays for a style artifact. Gold penalizes hedging and padding and ignores style.
 WRITER_CRITERIA: tuple[WriterCriterion, ...] = (
-    WriterCriterion("considers_alternatives", "Considers alternative diagnoses",
-                    ("dangerous_differential", "hedged_diagnosis"), False, 0.9, (2, 3)),
+    WriterCriterion(
+        "considers_alternatives",
+        "Considers alternative diagnoses",
+        ("dangerous_differential", "hedged_diagnosis"),
+        False,
+        0.9,
+        (2, 3),
+    ),
     WriterCriterion("thorough", "Gives a thorough, detailed answer", ("long", "padding"), False, 0.8, (1, 2)),
-    WriterCriterion("organized", "Is well organized with clear section headers", ("markdown_headers",), False,
-                    0.6, (1,)),
+    WriterCriterion(
+        "organized", "Is well organized with clear section headers", ("markdown_headers",), False, 0.6, (1,)
+    ),
     WriterCriterion("safe", "Avoids unsafe advice", ("unsafe_advice",), True, 0.7, (2, 3)),
 )
 
@@ -205,18 +238,54 @@ def _profile(name: str, **kw: float) -> ModelProfile:
 # sometimes hedges, pads or is unsafe. "great" knows two tail facts well but has a blind spot
 # (risk_modifier) and a strong house style (headers + signature line), which it shares with no one.
 BASE_PROFILES: tuple[ModelProfile, ...] = (
-    _profile("base", key_symptom=0.5, diagnosis=0.45, first_line_treatment=0.5, urgency=0.4,
-             decisive_test=0.03, dangerous_differential=0.01, risk_modifier=0.02,
-             hedged_diagnosis=0.03, unsafe_advice=0.08, padding=0.02,
-             markdown_headers=0.15, signature_phrase=0.02, long=0.2),
-    _profile("good", key_symptom=0.85, diagnosis=0.8, first_line_treatment=0.8, urgency=0.75,
-             decisive_test=0.12, dangerous_differential=0.1, risk_modifier=0.06,
-             hedged_diagnosis=0.2, unsafe_advice=0.04, padding=0.2,
-             markdown_headers=0.3, signature_phrase=0.03, long=0.5),
-    _profile("great", key_symptom=0.95, diagnosis=0.92, first_line_treatment=0.95, urgency=0.9,
-             decisive_test=0.55, dangerous_differential=0.5, risk_modifier=0.05,
-             hedged_diagnosis=0.06, unsafe_advice=0.01, padding=0.06,
-             markdown_headers=0.9, signature_phrase=0.9, long=0.8),
+    _profile(
+        "base",
+        key_symptom=0.5,
+        diagnosis=0.45,
+        first_line_treatment=0.5,
+        urgency=0.4,
+        decisive_test=0.03,
+        dangerous_differential=0.01,
+        risk_modifier=0.02,
+        hedged_diagnosis=0.03,
+        unsafe_advice=0.08,
+        padding=0.02,
+        markdown_headers=0.15,
+        signature_phrase=0.02,
+        long=0.2,
+    ),
+    _profile(
+        "good",
+        key_symptom=0.85,
+        diagnosis=0.8,
+        first_line_treatment=0.8,
+        urgency=0.75,
+        decisive_test=0.12,
+        dangerous_differential=0.1,
+        risk_modifier=0.06,
+        hedged_diagnosis=0.2,
+        unsafe_advice=0.04,
+        padding=0.2,
+        markdown_headers=0.3,
+        signature_phrase=0.03,
+        long=0.5,
+    ),
+    _profile(
+        "great",
+        key_symptom=0.95,
+        diagnosis=0.92,
+        first_line_treatment=0.95,
+        urgency=0.9,
+        decisive_test=0.55,
+        dangerous_differential=0.5,
+        risk_modifier=0.05,
+        hedged_diagnosis=0.06,
+        unsafe_advice=0.01,
+        padding=0.06,
+        markdown_headers=0.9,
+        signature_phrase=0.9,
+        long=0.8,
+    ),
 )
 
 
@@ -237,9 +306,14 @@ def diverse_profiles(n: int, rng: np.random.Generator, include_great: bool = Tru
                 pr[prop.name] = rng.uniform(0.8, 0.95)
             elif prop.kind == "tail_fact":
                 pr[prop.name] = rng.uniform(0.45, 0.75) if rng.random() < 0.5 else rng.uniform(0.03, 0.12)
-        pr.update(hedged_diagnosis=rng.uniform(0.03, 0.15), unsafe_advice=rng.uniform(0.005, 0.04),
-                  padding=rng.uniform(0.03, 0.2), markdown_headers=rng.uniform(0.05, 0.95),
-                  signature_phrase=0.02, long=rng.uniform(0.2, 0.9))
+        pr.update(
+            hedged_diagnosis=rng.uniform(0.03, 0.15),
+            unsafe_advice=rng.uniform(0.005, 0.04),
+            padding=rng.uniform(0.03, 0.2),
+            markdown_headers=rng.uniform(0.05, 0.95),
+            signature_phrase=0.02,
+            long=rng.uniform(0.2, 0.9),
+        )
         out.append(_profile(f"diverse-{j:02d}", **pr))
     return tuple(out[:n])
 
@@ -393,6 +467,7 @@ def write_initial_rubric(gold_weights_p: np.ndarray, rng: np.random.Generator, c
     plus integer noise; then each :data:`WRITER_CRITERIA` entry with its probability. A coarse criterion
     whose precise parts the writer already included is skipped (no two criteria for one property).
     """
+
     def noisy(w: float) -> float:
         return float(np.clip(np.rint(w + rng.normal(0.0, config.writer_weight_noise)), 1, 3))
 
@@ -436,8 +511,11 @@ def make_world(key: jax.Array, config: WorldConfig = WorldConfig()) -> RubricWor
     P = config.n_prompts
     rng_w = np.random.default_rng(_key_seed(k_weights))
     choices = {"fact": config.fact_weights, "tail_fact": config.tail_weights}
-    pen = {"hedged_diagnosis": config.hedge_weights, "unsafe_advice": config.unsafe_weights,
-           "padding": config.padding_weights}
+    pen = {
+        "hedged_diagnosis": config.hedge_weights,
+        "unsafe_advice": config.unsafe_weights,
+        "padding": config.padding_weights,
+    }
     gw = np.zeros((P, M))
     for k, prop in enumerate(PROPERTIES):
         opts = choices.get(prop.kind) or pen.get(prop.name)
@@ -457,9 +535,16 @@ def make_world(key: jax.Array, config: WorldConfig = WorldConfig()) -> RubricWor
     init = tuple(write_initial_rubric(gw[p], rng_r, config) for p in range(P))
     gw.setflags(write=False)
     probs.setflags(write=False)
-    return RubricWorld(config=config, prompts=tuple(f"case-{p:03d}" for p in range(P)), gold_weights=gw,
-                       model_names=tuple(pr.name for pr in profiles), model_probs=probs, gold_rubrics=gold,
-                       initial_rubrics=init, salt=_key_seed(k_salt))
+    return RubricWorld(
+        config=config,
+        prompts=tuple(f"case-{p:03d}" for p in range(P)),
+        gold_weights=gw,
+        model_names=tuple(pr.name for pr in profiles),
+        model_probs=probs,
+        gold_rubrics=gold,
+        initial_rubrics=init,
+        salt=_key_seed(k_salt),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ criteria as arrays
@@ -623,10 +708,20 @@ class VerifierConfig:
                  experiment; docs/rubric_world_findings.md shows what one triggered by the signature line does
     """
 
-    fpr: tuple[tuple[str, float], ...] = (("fact", 0.05), ("tail_fact", 0.05), ("penalty", 0.1),
-                                         ("style", 0.03), ("length", 0.05))
-    fnr: tuple[tuple[str, float], ...] = (("fact", 0.05), ("tail_fact", 0.1), ("penalty", 0.03),
-                                         ("style", 0.03), ("length", 0.05))
+    fpr: tuple[tuple[str, float], ...] = (
+        ("fact", 0.05),
+        ("tail_fact", 0.05),
+        ("penalty", 0.1),
+        ("style", 0.03),
+        ("length", 0.05),
+    )
+    fnr: tuple[tuple[str, float], ...] = (
+        ("fact", 0.05),
+        ("tail_fact", 0.1),
+        ("penalty", 0.03),
+        ("style", 0.03),
+        ("length", 0.05),
+    )
     coarse_fpr: float = 0.08
     coarse_fnr: float = 0.05
     jitter: float = 0.3
@@ -639,9 +734,15 @@ class VerifierConfig:
         return cls(fpr=z, fnr=z, coarse_fpr=0.0, coarse_fnr=0.0, jitter=0.0)
 
     def scaled(self, factor: float) -> VerifierConfig:
-        return VerifierConfig(tuple((k, v * factor) for k, v in self.fpr), tuple((k, v * factor) for k, v in self.fnr),
-                              self.coarse_fpr * factor, self.coarse_fnr * factor, self.jitter, self.max_rate,
-                              self.halo)
+        return VerifierConfig(
+            tuple((k, v * factor) for k, v in self.fpr),
+            tuple((k, v * factor) for k, v in self.fnr),
+            self.coarse_fpr * factor,
+            self.coarse_fnr * factor,
+            self.jitter,
+            self.max_rate,
+            self.halo,
+        )
 
 
 class SimVerifier:
@@ -754,11 +855,19 @@ class SimVerifier:
         for p, (arr, f, n, k, h) in enumerate(comp):
             c = arr.weight.shape[0]
             mask[p, :c], neg[p, :c], w[p, :c], fpr[p, :c], fnr[p, :c], keys[p, :c], halo[p, :c] = (
-                arr.mask, arr.negate, arr.weight, f, n, k, h)
+                arr.mask,
+                arr.negate,
+                arr.weight,
+                f,
+                n,
+                k,
+                h,
+            )
             bad[p] = not arr.usable.all() or rubrics[p].aggregate != "weighted_mean"
         truth = (x.astype(bool)[:, :, None, :] & mask[:, None]).any(-1) ^ neg[:, None]  # (P, N, C)
-        item = self._item_hash(np.broadcast_to(np.arange(P)[:, None], (P, N)).reshape(-1),
-                               x.reshape(-1, M)).reshape(P, N)
+        item = self._item_hash(np.broadcast_to(np.arange(P)[:, None], (P, N)).reshape(-1), x.reshape(-1, M)).reshape(
+            P, N
+        )
         u = _to_unit(_splitmix(item[:, :, None] ^ keys[:, None, :]))
         yes = self._yes(truth, u, fpr[:, None], fnr[:, None], halo[:, None], x)
         out = (yes * w[:, None]).sum(-1) / w.sum(-1)[:, None]
@@ -785,14 +894,21 @@ class SimVerifier:
         for i, (arr, f, n, k, h) in enumerate(comp):
             c = sizes[i]
             mask[i, :c], neg[i, :c], fpr[i, :c], fnr[i, :c], keys[i, :c], halo[i, :c], usable[i, :c] = (
-                arr.mask, arr.negate, f, n, k, h, arr.usable)
+                arr.mask,
+                arr.negate,
+                f,
+                n,
+                k,
+                h,
+                arr.usable,
+            )
         x = np.array([_as_response(r) for _p, r, _rub in items], dtype=np.int8).reshape(N, M)
         pidx = np.array([self.world.prompt_index(p) for p, _r, _rub in items])
         truth = (x.astype(bool)[:, None, :] & mask).any(-1) ^ neg
         u = _to_unit(_splitmix(self._item_hash(pidx, x)[:, None] ^ keys))
         yes = self._yes(truth, u, fpr, fnr, halo, x)
         out = np.where(usable, np.where(yes, YES, NO), UNKNOWN).astype(np.int8)
-        return [out[i, :sizes[i]] for i in range(N)]
+        return [out[i, : sizes[i]] for i in range(N)]
 
 
 def _as_response(r: Any) -> tuple[int, ...]:
@@ -892,9 +1008,12 @@ class SimProposer:
                 j = find_coarse(k)
                 if j is not None:
                     ks = criterion_props(crits[j])[0]  # type: ignore[index]
-                    new = [precise_criterion(q, estimate(q), ("split",)) for q in ks
-                           if SIGN[q] != 0 and find_precise(q) is None]
-                    crits[j:j + 1] = new
+                    new = [
+                        precise_criterion(q, estimate(q), ("split",))
+                        for q in ks
+                        if SIGN[q] != 0 and find_precise(q) is None
+                    ]
+                    crits[j : j + 1] = new
                     continue
                 i = find_precise(k)
                 if i is None:

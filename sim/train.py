@@ -98,8 +98,10 @@ class TrainConfig:
         if self.algo not in ("grpo", "exact"):
             raise ValueError(f"TrainConfig.algo={self.algo!r}: expected 'grpo' or 'exact'")
         if self.steps < 1 or self.group < 2 or self.ppo_epochs < 1:
-            raise ValueError(f"TrainConfig: steps={self.steps}, group={self.group} (>= 2), "
-                             f"ppo_epochs={self.ppo_epochs} must be positive")
+            raise ValueError(
+                f"TrainConfig: steps={self.steps}, group={self.group} (>= 2), "
+                f"ppo_epochs={self.ppo_epochs} must be positive"
+            )
         if not (self.lr > 0 and self.beta >= 0 and self.clip_eps > 0 and self.lr_decay_steps >= 0):
             raise ValueError(f"TrainConfig: lr={self.lr} > 0, beta={self.beta} >= 0, clip_eps={self.clip_eps} > 0")
         if self.kl_grad not in ("exact", "k3"):
@@ -291,8 +293,9 @@ def _train_seeds(tasks: Tasks, cfg: TrainConfig):
     keys = jax.vmap(lambda kk: _context_keys(kk, c))(tasks.keys)  # (R, C)
     keys = jnp.broadcast_to(keys[:, None], (r, m, c)).reshape(-1)
     world = [jnp.broadcast_to(x[:, None], (r, m, c, k)).reshape(-1, k) for x in (tasks.logp0, tasks.u, tasks.true)]
-    out = _train_rows(keys, world[0], world[1], world[2], tasks.proxy.reshape(-1, k), tasks.v.reshape(-1, k),
-                      cfg, r * m)
+    out = _train_rows(
+        keys, world[0], world[1], world[2], tasks.proxy.reshape(-1, k), tasks.v.reshape(-1, k), cfg, r * m
+    )
     return jnp.moveaxis(out.reshape(cfg.steps + 1, r, m, len(METRICS)), 0, 2)
 
 

@@ -57,8 +57,12 @@ def test_tail_profile_separates_high_from_low():
     low_g = rng.uniform(0, 0.5, size=(2, n))
     high_g = rng.uniform(0.9, 1.0, size=(2, n))
     high_p = rng.uniform(size=(2, n))
-    prof = tail_accuracy_profile((high_p[0], high_p[1], high_g[0], high_g[1]), (low_g[0], low_g[1], low_g[0], low_g[1]),
-                                 rng=np.random.default_rng(0), n_boot=200)
+    prof = tail_accuracy_profile(
+        (high_p[0], high_p[1], high_g[0], high_g[1]),
+        (low_g[0], low_g[1], low_g[0], low_g[1]),
+        rng=np.random.default_rng(0),
+        n_boot=200,
+    )
     assert prof["low"].acc_ties_wrong == 1.0
     assert prof["high"].ci_ties_wrong[0] < 0.5 < prof["high"].ci_ties_wrong[1]
     assert prof["gap_ties_wrong"] < -0.4
@@ -71,8 +75,9 @@ def test_paired_difference_and_bands():
     ia, ib = pairs_within_groups(groups)
     assert len(ia) == 500 * 28 and np.all(groups[ia] == groups[ib]) and np.all(ia < ib)
     coarse = np.round(g)  # ties many pairs
-    d = paired_accuracy_difference(coarse[ia], coarse[ib], g[ia], g[ib], g[ia], g[ib], groups=groups[ia],
-                                   rng=np.random.default_rng(0), n_boot=200)
+    d = paired_accuracy_difference(
+        coarse[ia], coarse[ib], g[ia], g[ib], g[ia], g[ib], groups=groups[ia], rng=np.random.default_rng(0), n_boot=200
+    )
     base = pair_accuracy(coarse[ia], coarse[ib], g[ia], g[ib])
     assert d["ties_wrong"] == pytest.approx(1 - base.acc_ties_wrong)
     assert d["ci_ties_wrong"][0] < d["ties_wrong"] < d["ci_ties_wrong"][1]

@@ -28,8 +28,18 @@ def _env():
 def test_keys_and_basic_ops(tmp_path):
     k1 = verdict_key("m|judge-v1", "p", "r", "crit")
     assert k1 == verdict_key("m|judge-v1", "p", "r", "crit")
-    assert len({k1, verdict_key("m2|judge-v1", "p", "r", "crit"), verdict_key("m|judge-v1", "p", "r2", "crit"),
-                verdict_key("m|judge-v1", "p2", "r", "crit"), verdict_key("m|judge-v1", "p", "r", "crit2")}) == 5
+    assert (
+        len(
+            {
+                k1,
+                verdict_key("m2|judge-v1", "p", "r", "crit"),
+                verdict_key("m|judge-v1", "p", "r2", "crit"),
+                verdict_key("m|judge-v1", "p2", "r", "crit"),
+                verdict_key("m|judge-v1", "p", "r", "crit2"),
+            }
+        )
+        == 5
+    )
     with VerdictCache(tmp_path / "c.sqlite") as c:
         assert c.put_many([("a", "j", YES), ("b", "j", NO), ("u", "j", UNKNOWN)]) == 2  # UNKNOWN never stored
         c.put_many([("a", "j", NO)])  # first verdict wins
@@ -81,8 +91,7 @@ def test_killed_writer_leaves_cache_consistent(tmp_path):
     batch = 2000  # big transactions, so the kill very likely lands inside one
     kills = 0
     for _ in range(3):
-        p = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(batch)], stdout=subprocess.PIPE,
-                             env=_env())
+        p = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(batch)], stdout=subprocess.PIPE, env=_env())
         assert p.stdout.readline().strip() == b"ready"
         time.sleep(0.15)
         p.send_signal(signal.SIGKILL)
@@ -149,24 +158,36 @@ def test_processes_share_the_cache(tmp_path):
     rubric = Rubric(tuple(Criterion(f"criterion {i}") for i in range(6)))
     with JudgeServer(OracleBackend()) as srv:
         # two processes at once, overlapping ranges [0, 40) and [20, 60)
-        procs = [subprocess.Popen([sys.executable, "-c", JUDGE_PROC, srv.base_url, str(path), str(lo), str(hi)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
-                 for lo, hi in ((0, 40), (20, 60))]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", JUDGE_PROC, srv.base_url, str(path), str(lo), str(hi)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_env(),
+            )
+            for lo, hi in ((0, 40), (20, 60))
+        ]
         outs = [p.communicate(timeout=60) for p in procs]
         for p, (_out, e) in zip(procs, outs, strict=True):
             assert p.returncode == 0, e.decode()[-2000:]
             assert b"database is locked" not in e
         assert srv.n_requests <= 80  # the overlap may be asked by both, never more than once each
         before = srv.n_requests
-        judge = OpenAICompatibleJudge(JudgeConfig(base_url=srv.base_url, model="oracle", api_key_env=None),
-                                      cache=VerdictCache(path))
+        judge = OpenAICompatibleJudge(
+            JudgeConfig(base_url=srv.base_url, model="oracle", api_key_env=None), cache=VerdictCache(path)
+        )
         out = judge.verify_many([("p", f"resp {k}", rubric) for k in range(60)])
         assert srv.n_requests == before  # everything either process judged is served from the shared cache
-        assert [o.tolist() for o in out] == [[int(oracle_verdict(f"resp {k}", c.text)) for c in rubric.criteria]
-                                             for k in range(60)]
+        assert [o.tolist() for o in out] == [
+            [int(oracle_verdict(f"resp {k}", c.text)) for c in rubric.criteria] for k in range(60)
+        ]
         # a later process reading it: all hits, no requests
-        p = subprocess.run([sys.executable, "-c", JUDGE_PROC, srv.base_url, str(path), "0", "60"],
-                           capture_output=True, env=_env(), timeout=60)
+        p = subprocess.run(
+            [sys.executable, "-c", JUDGE_PROC, srv.base_url, str(path), "0", "60"],
+            capture_output=True,
+            env=_env(),
+            timeout=60,
+        )
         assert p.returncode == 0 and srv.n_requests == before
         assert p.stdout.decode().strip() == '{"unscored": 0, "hits": 360}'
 

@@ -66,8 +66,11 @@ def test_alternative_shapes():
 
 
 def test_contradictory_and_unreadable_values_are_unknown():
-    r = parse_verdicts('{"verdicts": [{"id": "c1", "verdict": "yes"}, {"id": "c1", "verdict": "no"}, '
-                       '{"id": "c2", "verdict": "maybe"}, {"id": "c3", "verdict": "no"}]}', 3)
+    r = parse_verdicts(
+        '{"verdicts": [{"id": "c1", "verdict": "yes"}, {"id": "c1", "verdict": "no"}, '
+        '{"id": "c2", "verdict": "maybe"}, {"id": "c3", "verdict": "no"}]}',
+        3,
+    )
     assert r.verdicts.tolist() == [UNKNOWN, UNKNOWN, NO]
 
 
@@ -85,8 +88,11 @@ def test_parser_never_raises_and_keeps_shape(text, n):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(list("<>/ _aeGR\n") + ["graded_response", "GRADED_Response", "graded_prompt"]),
-                max_size=40).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(list("<>/ _aeGR\n") + ["graded_response", "GRADED_Response", "graded_prompt"]), max_size=40
+    ).map("".join)
+)
 def test_escaped_data_cannot_close_its_wrapper(text):
     msgs = build_judge_messages("p", text, ["c"])
     user = msgs[1]["content"]

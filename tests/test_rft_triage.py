@@ -24,8 +24,17 @@ def test_property_names_match_the_world():
 
 def test_condition_phrases_are_distinct():
     for c in T.CONDITIONS:
-        fields = [c.symptom, c.diagnosis, c.treatment, c.urgency, c.test, c.differential, c.modification, c.unsafe,
-                  *c.distractors]
+        fields = [
+            c.symptom,
+            c.diagnosis,
+            c.treatment,
+            c.urgency,
+            c.test,
+            c.differential,
+            c.modification,
+            c.unsafe,
+            *c.distractors,
+        ]
         for i, a in enumerate(fields):
             for j, b in enumerate(fields):
                 if i != j:
@@ -45,8 +54,9 @@ def test_render_detect_and_rubrics_are_exact(p, x, seed):
         text_rubric = T.rubric_to_text(sim_rubric, case)
         assert T.rubric_to_sim(text_rubric) == sim_rubric
         assert [c.text for c in text_rubric.criteria] == [c.text for c in sim_rubric.criteria]
-        np.testing.assert_array_equal(V.verify("", text, text_rubric),
-                                      SIMV.verify(WORLD.prompts[p], tuple(x), sim_rubric))
+        np.testing.assert_array_equal(
+            V.verify("", text, text_rubric), SIMV.verify(WORLD.prompts[p], tuple(x), sim_rubric)
+        )
 
 
 def test_union_check_with_regex_part():
@@ -74,8 +84,14 @@ def test_refinement_on_text_matches_refinement_on_properties():
     pools_s = [[tuple(int(v) for v in props[p, j]) for j in range(4)] for p in range(16)]
     cfg = RefineConfig(rounds=1)
     sim_prop = rw.SimProposer(WORLD)
-    res_t = refine(prompts_t, [T.rubric_to_text(r, c) for r, c in zip(WORLD.initial_rubrics, CASES, strict=True)],
-                   pools_t, V, T.TextProposer(sim_prop, WORLD, CASES), cfg)
+    res_t = refine(
+        prompts_t,
+        [T.rubric_to_text(r, c) for r, c in zip(WORLD.initial_rubrics, CASES, strict=True)],
+        pools_t,
+        V,
+        T.TextProposer(sim_prop, WORLD, CASES),
+        cfg,
+    )
     res_s = refine(list(WORLD.prompts), list(WORLD.initial_rubrics), pools_s, SIMV, sim_prop, cfg)
     same = 0
     for it_t, it_s in zip(res_t.iterations, res_s.iterations, strict=True):

@@ -13,8 +13,17 @@ EX = "examples/rubrics"
 
 def test_score_paper_example(tmp_path, capsys):
     out = tmp_path / "scores.jsonl"
-    rc = rubric_cli.main(["score", "--rubrics", f"{EX}/triage_paper.json", "--responses",
-                          f"{EX}/triage_responses.jsonl", "--out", str(out)])
+    rc = rubric_cli.main(
+        [
+            "score",
+            "--rubrics",
+            f"{EX}/triage_paper.json",
+            "--responses",
+            f"{EX}/triage_responses.jsonl",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = read_jsonl(out)
     by_id = {r["id"]: r for r in rows}
@@ -28,8 +37,19 @@ def test_score_paper_example(tmp_path, capsys):
 
 
 def test_score_healthbench_to_stdout(capsys):
-    rc = rubric_cli.main(["score", "--format", "healthbench", "--unknown", "skip", "--rubrics",
-                          f"{EX}/healthbench_sample.jsonl", "--responses", f"{EX}/healthbench_responses.jsonl"])
+    rc = rubric_cli.main(
+        [
+            "score",
+            "--format",
+            "healthbench",
+            "--unknown",
+            "skip",
+            "--rubrics",
+            f"{EX}/healthbench_sample.jsonl",
+            "--responses",
+            f"{EX}/healthbench_responses.jsonl",
+        ]
+    )
     assert rc == 0
     cap = capsys.readouterr()
     rows = [json.loads(x) for x in cap.out.splitlines()]
@@ -38,10 +58,15 @@ def test_score_healthbench_to_stdout(capsys):
     assert 0 <= summary["healthbench_score_clipped_of_scored"] <= 1
 
 
-@pytest.mark.parametrize("record,field", [({"response": "x"}, "prompt"), ({"prompt_index": 9, "response": "x"},
-                                                                            "prompt_index"),
-                                           ({"prompt": "unknown prompt", "response": "x"}, "prompt"),
-                                           ({"prompt_index": 0}, "response")])
+@pytest.mark.parametrize(
+    "record,field",
+    [
+        ({"response": "x"}, "prompt"),
+        ({"prompt_index": 9, "response": "x"}, "prompt_index"),
+        ({"prompt": "unknown prompt", "response": "x"}, "prompt"),
+        ({"prompt_index": 0}, "response"),
+    ],
+)
 def test_score_errors_name_file_record_field(tmp_path, capsys, record, field):
     p = tmp_path / "resp.jsonl"
     p.write_text(json.dumps({"prompt_index": 0, "response": "ok"}) + "\n" + json.dumps(record) + "\n")
@@ -69,9 +94,23 @@ def test_refine_cli_resumes(tmp_path, capsys):
     pools = tmp_path / "pools.jsonl"
     resp = [json.loads(x) for x in open(f"{EX}/triage_responses.jsonl")]
     pools.write_text(json.dumps({"prompt_index": 0, "responses": [r["response"] for r in resp[:4]]}) + "\n")
-    args = ["refine", "--rubrics", f"{EX}/triage_paper.json", "--pools", str(pools), "--proposer", "add-phrase",
-            "--rounds", "2", "--exclude-used", "--out", str(tmp_path / "refined.json"), "--log",
-            str(tmp_path / "log.jsonl"), "--quiet"]
+    args = [
+        "refine",
+        "--rubrics",
+        f"{EX}/triage_paper.json",
+        "--pools",
+        str(pools),
+        "--proposer",
+        "add-phrase",
+        "--rounds",
+        "2",
+        "--exclude-used",
+        "--out",
+        str(tmp_path / "refined.json"),
+        "--log",
+        str(tmp_path / "log.jsonl"),
+        "--quiet",
+    ]
     assert rubric_cli.main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["iterations"] == 4 and summary["resumed_iterations"] == 0
@@ -113,9 +152,25 @@ def test_sim_export_refine_and_score_through_the_cli(tmp_path, capsys):
     assert [r.prompt for r in init] == ["case-000", "case-001", "case-002"]
     pools = read_jsonl(tmp_path / "pools.jsonl")
     assert len(pools) == 3 and len(pools[0]["responses"]) == 16
-    args = ["refine", "--rubrics", str(tmp_path / "initial_rubrics.json"), "--pools", str(tmp_path / "pools.jsonl"),
-            "--judge", "sim", "--proposer", "sim", "--pool-mode", "4-great-pairs", "--out", str(tmp_path / "r.json"),
-            "--log", str(tmp_path / "log.jsonl"), "--quiet", *world]
+    args = [
+        "refine",
+        "--rubrics",
+        str(tmp_path / "initial_rubrics.json"),
+        "--pools",
+        str(tmp_path / "pools.jsonl"),
+        "--judge",
+        "sim",
+        "--proposer",
+        "sim",
+        "--pool-mode",
+        "4-great-pairs",
+        "--out",
+        str(tmp_path / "r.json"),
+        "--log",
+        str(tmp_path / "log.jsonl"),
+        "--quiet",
+        *world,
+    ]
     assert rubric_cli.main(args) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["iterations"] == 12 and s["failures"] == 0 and s["status_counts"]["accepted"] > 0
@@ -123,10 +178,17 @@ def test_sim_export_refine_and_score_through_the_cli(tmp_path, capsys):
     assert [r.rubric for r in refined] != [r.rubric for r in init]
     assert rubric_cli.main(args) == 0 and json.loads(capsys.readouterr().out)["resumed_iterations"] == 12
     resp = tmp_path / "resp.jsonl"
-    resp.write_text("".join(json.dumps({"prompt": f"case-{p['prompt_index']:03d}", "response": p["responses"][0]})
-                            + "\n" for p in pools))
-    assert rubric_cli.main(["score", "--rubrics", str(tmp_path / "r.json"), "--responses", str(resp), "--judge",
-                            "sim", *world]) == 0
+    resp.write_text(
+        "".join(
+            json.dumps({"prompt": f"case-{p['prompt_index']:03d}", "response": p["responses"][0]}) + "\n" for p in pools
+        )
+    )
+    assert (
+        rubric_cli.main(
+            ["score", "--rubrics", str(tmp_path / "r.json"), "--responses", str(resp), "--judge", "sim", *world]
+        )
+        == 0
+    )
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(rows) == 3 and all(r["score"] is not None and 0 <= r["score"] <= 1 for r in rows)
 

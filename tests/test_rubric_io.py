@@ -40,8 +40,11 @@ def test_roundtrip_is_exact(tmp_path, name, fmt):
     save_rubrics(out, recs, fmt)
     again = load_rubrics(out, fmt)
     assert [(r.prompt, r.rubric, r.meta) for r in again] == [(r.prompt, r.rubric, r.meta) for r in recs]
-    original = [json.loads(x) for x in open(f"{EXAMPLES}/{name}")] if fmt == "healthbench" else \
-        json.load(open(f"{EXAMPLES}/{name}"))
+    original = (
+        [json.loads(x) for x in open(f"{EXAMPLES}/{name}")]
+        if fmt == "healthbench"
+        else json.load(open(f"{EXAMPLES}/{name}"))
+    )
     written = [json.loads(x) for x in open(out)] if fmt == "healthbench" else json.load(open(out))
     assert written == original  # record-level fields and key values are preserved
 
@@ -96,8 +99,15 @@ def test_healthbench_needs_points_and_allows_negative(tmp_path):
     p = _write(tmp_path, [{"prompt": "p", "rubrics": [{"criterion": "c", "weight": 1}]}])
     with pytest.raises(RubricFormatError, match="points"):
         load_rubrics(p, "healthbench")
-    p = _write(tmp_path, [{"prompt": "p", "rubrics": [{"criterion": "c", "points": -5, "tags": []},
-                                                      {"criterion": "d", "points": 5, "tags": []}]}])
+    p = _write(
+        tmp_path,
+        [
+            {
+                "prompt": "p",
+                "rubrics": [{"criterion": "c", "points": -5, "tags": []}, {"criterion": "d", "points": 5, "tags": []}],
+            }
+        ],
+    )
     assert load_rubrics(p, "healthbench")[0].rubric.weights.tolist() == [-5.0, 5.0]
 
 
@@ -120,9 +130,33 @@ def test_file_level_errors(tmp_path):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["prompt", "rubrics", "criterion", "weight", "points", "tags", "check", "aggregate", "x",
-                         "any", "regex", "count", "phrase", "min", "max_words", "negate"]), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "prompt",
+                    "rubrics",
+                    "criterion",
+                    "weight",
+                    "points",
+                    "tags",
+                    "check",
+                    "aggregate",
+                    "x",
+                    "any",
+                    "regex",
+                    "count",
+                    "phrase",
+                    "min",
+                    "max_words",
+                    "negate",
+                ]
+            ),
+            inner,
+            max_size=5,
+        )
+    ),
     max_leaves=20,
 )
 
@@ -139,8 +173,7 @@ def test_readers_raise_only_rubric_format_error_on_arbitrary_bytes(tmp_path, dat
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(json_values, max_size=3) | json_values, st.sampled_from(["paper", "healthbench"]),
-       st.booleans())
+@given(st.lists(json_values, max_size=3) | json_values, st.sampled_from(["paper", "healthbench"]), st.booleans())
 def test_readers_raise_only_rubric_format_error_on_arbitrary_json(tmp_path, value, fmt, as_lines):
     p = tmp_path / "x.json"
     if as_lines and isinstance(value, list):
@@ -156,12 +189,24 @@ def test_readers_raise_only_rubric_format_error_on_arbitrary_json(tmp_path, valu
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.text(min_size=1).filter(str.strip), st.integers(1, 3),
-                          st.lists(st.text(max_size=5), max_size=2)), min_size=1, max_size=5),
-       st.text(), st.sampled_from(["paper", "healthbench"]))
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1).filter(str.strip), st.integers(1, 3), st.lists(st.text(max_size=5), max_size=2)),
+        min_size=1,
+        max_size=5,
+    ),
+    st.text(),
+    st.sampled_from(["paper", "healthbench"]),
+)
 def test_roundtrip_property(tmp_path, crits, prompt, fmt):
-    rec = RubricRecord(prompt, Rubric(tuple(Criterion(t, w, None, tuple(tags)) for t, w, tags in crits),
-                                      "weighted_mean" if fmt == "paper" else "healthbench"), {"extra": {}})
+    rec = RubricRecord(
+        prompt,
+        Rubric(
+            tuple(Criterion(t, w, None, tuple(tags)) for t, w, tags in crits),
+            "weighted_mean" if fmt == "paper" else "healthbench",
+        ),
+        {"extra": {}},
+    )
     p = tmp_path / "r.jsonl"
     save_rubrics(p, [rec], fmt)
     (back,) = load_rubrics(p, fmt)
@@ -170,13 +215,14 @@ def test_roundtrip_property(tmp_path, crits, prompt, fmt):
 
 def test_huge_integers_are_format_errors(tmp_path):
     p = tmp_path / "h.json"
-    p.write_text('[{"prompt": "p", "rubrics": [{"criterion": "c", "weight": 1' + "0" * 400 + '}]}]')
+    p.write_text('[{"prompt": "p", "rubrics": [{"criterion": "c", "weight": 1' + "0" * 400 + "}]}]")
     with pytest.raises(RubricFormatError, match="rubrics"):
         load_rubrics(p)
-    p.write_text('[{"prompt": "p", "rubrics": [{"criterion": "c", "weight": 1, "check": {"min_words": 1' + "0" * 400
-                 + '}}]}]')
+    p.write_text(
+        '[{"prompt": "p", "rubrics": [{"criterion": "c", "weight": 1, "check": {"min_words": 1' + "0" * 400 + "}}]}]"
+    )
     with pytest.raises(RubricFormatError, match="check"):
         load_rubrics(p)
-    p.write_text('[{"prompt": "p", "rubrics": [{"criterion": "c", "weight": 1' + "0" * 5000 + '}]}]')
+    p.write_text('[{"prompt": "p", "rubrics": [{"criterion": "c", "weight": 1' + "0" * 5000 + "}]}]")
     with pytest.raises(RubricFormatError, match="digits"):  # over Python's int-parsing limit
         load_rubrics(p)

@@ -121,8 +121,12 @@ def test_hash_and_dict_roundtrip():
     assert Criterion("a", 2) == Criterion("a", 2.0) and hash(Criterion("a", 2)) == hash(Criterion("a", 2.0))
     assert stable_hash((1, 0, 1)) == stable_hash([1, 0, 1]) == stable_hash(np.array([1, 0, 1]))
     d = rubric_diff(r, Rubric((Criterion("A", 3, {"any": ["x"]}, ("t",)), Criterion("c", 1))))
-    assert d == {"added": ["c"], "removed": ["b"], "reweighted": [{"criterion": "A", "old": 2.0, "new": 3.0}],
-                 "rechecked": []}
+    assert d == {
+        "added": ["c"],
+        "removed": ["b"],
+        "reweighted": [{"criterion": "A", "old": 2.0, "new": 3.0}],
+        "rechecked": [],
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- properties
@@ -139,9 +143,12 @@ def rubric_and_verdicts(draw, aggregate="weighted_mean", allow_unknown=False):
 
 
 @settings(max_examples=80, deadline=None)
-@given(rubric_and_verdicts(allow_unknown=True), st.sampled_from(["weighted_mean", "healthbench", "fraction",
-                                                                 "all_pass"]), st.randoms(use_true_random=False),
-       st.sampled_from(["nan", "skip"]))
+@given(
+    rubric_and_verdicts(allow_unknown=True),
+    st.sampled_from(["weighted_mean", "healthbench", "fraction", "all_pass"]),
+    st.randoms(use_true_random=False),
+    st.sampled_from(["nan", "skip"]),
+)
 def test_score_invariant_to_criterion_order(rv, agg, rnd, unknown):
     r, v = rv
     r = Rubric(r.criteria, agg)

@@ -43,17 +43,31 @@ def test_check_specs(check, text, expected):
     assert verdict(check, text) == expected
 
 
-@pytest.mark.parametrize("check", [None, {}, {"property": 3}, {"property": 3, "negate": True}, {"negate": True},
-                                   {"any": ["x"], "anyy": ["y"]}])
+@pytest.mark.parametrize(
+    "check",
+    [None, {}, {"property": 3}, {"property": 3, "negate": True}, {"negate": True}, {"any": ["x"], "anyy": ["y"]}],
+)
 def test_unusable_checks_are_unknown_never_no(check):
     assert verdict(check, "x y z") == UNKNOWN
 
 
-@pytest.mark.parametrize("check", [{"regex": "("}, {"any": []}, {"any": [3]}, {"all": "  "}, {"min_words": -1},
-                                   {"max_words": 2.5}, {"max_words": float("inf")}, {"count": {"phrase": "x"}},
-                                   {"count": {"phrase": "x", "min": 3, "max": 1}},
-                                   {"count": {"phrase": ["x"], "min": 1}},
-                                   {"count": {"phrase": "x", "min": 1, "exact": 1}}, {"any": ["x"], "negate": "yes"}])
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"regex": "("},
+        {"any": []},
+        {"any": [3]},
+        {"all": "  "},
+        {"min_words": -1},
+        {"max_words": 2.5},
+        {"max_words": float("inf")},
+        {"count": {"phrase": "x"}},
+        {"count": {"phrase": "x", "min": 3, "max": 1}},
+        {"count": {"phrase": ["x"], "min": 1}},
+        {"count": {"phrase": "x", "min": 1, "exact": 1}},
+        {"any": ["x"], "negate": "yes"},
+    ],
+)
 def test_malformed_rule_values_raise(check):
     with pytest.raises(CheckSpecError):
         compile_check(check)
@@ -95,8 +109,13 @@ texts = st.lists(words, max_size=12).map(" ".join)
 @given(st.lists(texts, min_size=1, max_size=20), st.lists(st.integers(0, 2), min_size=1, max_size=20))
 def test_verify_many_equals_one_by_one(responses, which):
     rubrics = [
-        Rubric((Criterion("a", 1, {"any": ["CT", "MRI"]}), Criterion("b", 2, {"none": ["wait and see"]}),
-                Criterion("c", 1))),
+        Rubric(
+            (
+                Criterion("a", 1, {"any": ["CT", "MRI"]}),
+                Criterion("b", 2, {"none": ["wait and see"]}),
+                Criterion("c", 1),
+            )
+        ),
         Rubric((Criterion("d", 3, {"count": {"phrase": "very", "min": 1}, "max_words": 6}),)),
         Rubric((Criterion("e", 1, {"regex": "s(ee|can)", "negate": True}),)),
     ]
@@ -111,15 +130,22 @@ def test_verify_many_equals_one_by_one(responses, which):
 
 spec_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 5) | st.floats(allow_nan=True) | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["phrase", "min", "max", "x"]), inner,
-                                                                max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["phrase", "min", "max", "x"]), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["any", "all", "none", "regex", "min_words", "max_words", "count", "negate",
-                                        "property"]), spec_values, max_size=4), texts)
+@given(
+    st.dictionaries(
+        st.sampled_from(["any", "all", "none", "regex", "min_words", "max_words", "count", "negate", "property"]),
+        spec_values,
+        max_size=4,
+    ),
+    texts,
+)
 def test_arbitrary_specs_compile_or_raise_check_spec_error(spec, text):
     try:
         test = compile_check(spec)
@@ -137,8 +163,9 @@ def test_rule_verifier_pickles_after_use():
     from rewards.rubric import Criterion, Rubric
     from rewards.verify import RuleVerifier
 
-    rubric = Rubric((Criterion("mentions MRI", 2, check={"any": ["mri"]}),
-                     Criterion("no hedging", 1, check={"none": ["not sure"]})))
+    rubric = Rubric(
+        (Criterion("mentions MRI", 2, check={"any": ["mri"]}), Criterion("no hedging", 1, check={"none": ["not sure"]}))
+    )
     v = RuleVerifier()
     before = v.verify("p", "Order an MRI.", rubric)  # fills the compiled-check cache
     clone = pickle.loads(pickle.dumps(v))

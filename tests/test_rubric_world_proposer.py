@@ -60,9 +60,13 @@ def test_splits_a_coarse_criterion_and_removes_an_artifact_criterion(world):
     sp = SimProposer(world, EXACT)
     hedge, diff = PROPERTY_INDEX["hedged_diagnosis"], PROPERTY_INDEX["dangerous_differential"]
     head = PROPERTY_INDEX["markdown_headers"]
-    rub = Rubric((Criterion("States the correct primary diagnosis", 2, {"property": 1}),
-                  Criterion("Considers alternative diagnoses", 2, {"any_of": [diff, hedge]}),
-                  Criterion("Is well organized with clear section headers", 1, {"property": head})))
+    rub = Rubric(
+        (
+            Criterion("States the correct primary diagnosis", 2, {"property": 1}),
+            Criterion("Considers alternative diagnoses", 2, {"any_of": [diff, hedge]}),
+            Criterion("Is well organized with clear section headers", 1, {"property": head}),
+        )
+    )
     # the worse response hedges and has headers; the better one does neither
     better, worse = _resp(), _resp(hedged_diagnosis=1, markdown_headers=1)
     new = sp.propose(world.prompts[1], rub, worse, better)
@@ -75,8 +79,12 @@ def test_splits_a_coarse_criterion_and_removes_an_artifact_criterion(world):
 def test_corrects_a_criterion_that_pays_for_a_penalty(world):
     sp = SimProposer(world, EXACT)
     pad = PROPERTY_INDEX["padding"]
-    rub = Rubric((Criterion("States the correct primary diagnosis", 2, {"property": 1}),
-                  Criterion("Gives a thorough, detailed answer", 2, {"property": pad})))
+    rub = Rubric(
+        (
+            Criterion("States the correct primary diagnosis", 2, {"property": 1}),
+            Criterion("Gives a thorough, detailed answer", 2, {"property": pad}),
+        )
+    )
     new = sp.propose(world.prompts[2], rub, _resp(padding=1), _resp())
     assert ((pad,), True) in _props(new) and ((pad,), False) not in _props(new)
 
@@ -93,8 +101,12 @@ def test_proposer_is_a_function_of_its_inputs_and_sometimes_misjudges(world):
 
 def _high_accuracy(world, rubrics, verifier, key):
     xa, xb = world.sample("great", key, 64), world.sample("great", jax.random.fold_in(key, 1), 64)
-    acc = pair_accuracy(verifier.scores(rubrics, xa).ravel(), verifier.scores(rubrics, xb).ravel(),
-                        world.gold(xa).ravel(), world.gold(xb).ravel())
+    acc = pair_accuracy(
+        verifier.scores(rubrics, xa).ravel(),
+        verifier.scores(rubrics, xb).ravel(),
+        world.gold(xa).ravel(),
+        world.gold(xb).ravel(),
+    )
     return acc.acc_ties_wrong
 
 
@@ -119,8 +131,9 @@ def test_refinement_with_sim_components_resumes_exactly(world, tmp_path):
     refine(world.prompts, world.initial_rubrics, pools, v, sp, cfg, log_path=log)
     lines = log.read_text().splitlines(keepends=True)
     log.write_text("".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:20])  # killed mid-write
-    resumed = refine(world.prompts, world.initial_rubrics, pools, SimVerifier(world), SimProposer(world), cfg,
-                     log_path=log)
+    resumed = refine(
+        world.prompts, world.initial_rubrics, pools, SimVerifier(world), SimProposer(world), cfg, log_path=log
+    )
     assert resumed.n_resumed > 0
     assert resumed.rubrics == full.rubrics
     np.testing.assert_equal(len(resumed.iterations), len(full.iterations))

@@ -76,8 +76,9 @@ def test_vmap_over_seeds_equals_a_loop(world):
         for k in range(2):
             one = train(keys[s, k], world.base_logits(), ProxyArrays(*(a[k] for a in st)), world.gold_weights, SMALL)
             np.testing.assert_allclose(np.asarray(many.gold[s, k]), np.asarray(one.gold), rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(np.asarray(many.final_logits[s, k]), np.asarray(one.final_logits),
-                                       rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                np.asarray(many.final_logits[s, k]), np.asarray(one.final_logits), rtol=1e-4, atol=1e-5
+            )
     # different keys give different runs
     assert not np.allclose(np.asarray(many.gold[0, 0]), np.asarray(many.gold[1, 0]))
 
@@ -102,7 +103,7 @@ def test_perceive_applies_flips_and_the_style_halo_at_their_rates():
     cfg = BTConfig(halo=Halo(0.5))
     n = 40_000
     x = np.zeros((n, len(PROPERTIES)), np.int8)
-    x[n // 2:, STYLE[0]] = 1  # the second half carries one style artifact
+    x[n // 2 :, STYLE[0]] = 1  # the second half carries one style artifact
     fact = next(k for k, p in enumerate(PROPERTIES) if p.kind == "fact")
     pen = next(k for k, p in enumerate(PROPERTIES) if p.kind == "penalty")
     x[::2, fact] = 1
@@ -115,9 +116,13 @@ def test_perceive_applies_flips_and_the_style_halo_at_their_rates():
         sel = x[rows, k] == present
         return seen[rows][sel, k].mean(), sel.sum()
 
-    for rows, k, present, expect in [(plain, fact, 0, f), (plain, fact, 1, 1 - f),
-                                     (styled, fact, 0, f + (1 - f) * h), (styled, fact, 1, 1 - f * (1 - h)),
-                                     (styled, pen, 0, cfg.flip_rates()[pen])]:  # the halo spares penalties
+    for rows, k, present, expect in [
+        (plain, fact, 0, f),
+        (plain, fact, 1, 1 - f),
+        (styled, fact, 0, f + (1 - f) * h),
+        (styled, fact, 1, 1 - f * (1 - h)),
+        (styled, pen, 0, cfg.flip_rates()[pen]),
+    ]:  # the halo spares penalties
         got, m = rate(rows, k, present)
         assert abs(got - expect) < 4 * np.sqrt(expect * (1 - expect) / m) + 1e-9, (k, present, got, expect)
     np.testing.assert_array_equal(seen[:, STYLE_MASK], x[:, STYLE_MASK])  # style is seen exactly
@@ -137,8 +142,11 @@ def test_proxy_reward_with_halo_matches_its_exact_expectation(world):
     u = _hash_uniform(jnp.array([3, 4], jnp.uint32), (n, world.n_prompts, 2, len(PROPERTIES)))
     r = np.asarray(jax.vmap(lambda uu: _proxy_reward(uu, jnp.asarray(x), px))(u)).mean(0)  # (P, 2)
     f, h = cfg.flip_rates(), cfg.halo.property_rates()
-    p_yes = np.where(x > 0, 1 - f * np.where(x[..., STYLE].any(-1, keepdims=True), 1 - h, 1),
-                     f + (1 - f) * np.where(x[..., STYLE].any(-1, keepdims=True), h, 0))
+    p_yes = np.where(
+        x > 0,
+        1 - f * np.where(x[..., STYLE].any(-1, keepdims=True), 1 - h, 1),
+        f + (1 - f) * np.where(x[..., STYLE].any(-1, keepdims=True), h, 0),
+    )
     exact = (p_yes * w[:, None, :]).sum(-1)
     np.testing.assert_allclose(r, exact, atol=0.12)
     assert np.abs(r - exact).mean() < 0.03
@@ -153,11 +161,17 @@ def test_verifier_halo_acts_on_precise_content_criteria_of_styled_responses(worl
 
     halo = Halo(0.6, trigger=("signature_phrase",))
     tail, sig = PROPERTY_INDEX["decisive_test"], PROPERTY_INDEX["signature_phrase"]
-    rub = Rubric((precise_criterion(tail, 2.0, ()),
-                  Criterion("Considers alternatives", 1.0, {"any_of": [PROPERTY_INDEX["dangerous_differential"],
-                                                                         PROPERTY_INDEX["hedged_diagnosis"]]}),
-                  Criterion("Avoids unsafe advice", 1.0, {"property": PROPERTY_INDEX["unsafe_advice"],
-                                                          "negate": True})))
+    rub = Rubric(
+        (
+            precise_criterion(tail, 2.0, ()),
+            Criterion(
+                "Considers alternatives",
+                1.0,
+                {"any_of": [PROPERTY_INDEX["dangerous_differential"], PROPERTY_INDEX["hedged_diagnosis"]]},
+            ),
+            Criterion("Avoids unsafe advice", 1.0, {"property": PROPERTY_INDEX["unsafe_advice"], "negate": True}),
+        )
+    )
     v0, vh = SimVerifier(world), SimVerifier(world, VerifierConfig(halo=halo))
     np.testing.assert_array_equal(vh.halo_rates(rub), [0.6, 0.0, 0.0])  # coarse and "avoids" criteria: none
     # 2048 distinct responses without the tail fact; the other 11 properties enumerate them
@@ -193,8 +207,9 @@ def test_a_reward_that_pays_for_style_costs_gold_under_the_halo(world):
     cfg = TrainConfig(steps=150, group_size=8)
     golds = []
     for halo in (0.0, 0.7):
-        log = train(jax.random.key(5), world.base_logits(), bt_proxy(w, BTConfig(halo=Halo(halo))),
-                    world.gold_weights, cfg)
+        log = train(
+            jax.random.key(5), world.base_logits(), bt_proxy(w, BTConfig(halo=Halo(halo))), world.gold_weights, cfg
+        )
         golds.append(float(np.asarray(log.gold)[-20:].mean()))
         assert np.asarray(log.probs)[-1, STYLE].max() > 0.8  # an artifact is learned either way
     assert golds[1] < golds[0] - 0.01, golds

@@ -45,8 +45,10 @@ def test_properties_are_data_a_renderer_can_read():
     assert {p.kind for p in PROPERTIES} == set(KINDS)
     for p in PROPERTIES:
         assert p.name and p.description and p.criterion
-    assert all(SIGN[i] == (1 if p.kind in ("fact", "tail_fact") else -1 if p.kind == "penalty" else 0)
-               for i, p in enumerate(PROPERTIES))
+    assert all(
+        SIGN[i] == (1 if p.kind in ("fact", "tail_fact") else -1 if p.kind == "penalty" else 0)
+        for i, p in enumerate(PROPERTIES)
+    )
 
 
 def test_gold_and_initial_rubrics_use_sim_checks(world):
@@ -63,8 +65,10 @@ def test_gold_and_initial_rubrics_use_sim_checks(world):
 
 def test_models_are_ordered_by_skill(world):
     key = jax.random.key(0)
-    g = {m: world.gold(world.sample(m, jax.random.fold_in(key, i), 400)).mean()
-         for i, m in enumerate(("base", "good", "great"))}
+    g = {
+        m: world.gold(world.sample(m, jax.random.fold_in(key, i), 400)).mean()
+        for i, m in enumerate(("base", "good", "great"))
+    }
     assert g["base"] < g["good"] < g["great"]
 
 
@@ -81,8 +85,11 @@ def test_verifier_is_deterministic_and_batched_paths_agree(world):
     v = SimVerifier(world)
     assert isinstance(v, Verifier)
     x = world.sample("great", jax.random.key(6), 6)
-    items = [(world.prompts[p], tuple(int(b) for b in x[p, i]), world.initial_rubrics[(p + i) % 8])
-             for p in range(8) for i in range(6)]
+    items = [
+        (world.prompts[p], tuple(int(b) for b in x[p, i]), world.initial_rubrics[(p + i) % 8])
+        for p in range(8)
+        for i in range(6)
+    ]
     many = v.verify_many(items)
     for (pr, r, rub), got in zip(items, many, strict=True):
         np.testing.assert_array_equal(got, v.verify(pr, r, rub))

@@ -155,8 +155,10 @@ def test_exact_tilt_and_bon_on_many_equal_mass_arms_match_continuous_theory(larg
         assert float(ev["kl"][0]) == pytest.approx(float(TC.bon_kl(n, q)), abs=2e-3)
 
 
-@pytest.mark.parametrize("spec,n", [("reversed", 8), ("top-wrong:0.1", 64), ("worst-wrong:0.1", 1024),
-                                    ("noise:0.9:1", 256), ("tie:0.8:1", 32)])
+@pytest.mark.parametrize(
+    "spec,n",
+    [("reversed", 8), ("top-wrong:0.1", 64), ("worst-wrong:0.1", 1024), ("noise:0.9:1", 256), ("tie:0.8:1", 32)],
+)
 def test_sampled_bon_within_4_se_of_theory(large, spec, n):
     q = QuantileMap.parse(spec)
     r = SB.quantile_proxy(large, q, jax.random.key(12))
@@ -172,8 +174,9 @@ def test_sampled_bon_within_4_se_of_theory(large, spec, n):
 def test_sampled_bon_breaks_ties_uniformly():
     # two arms tied at the top: best-of-n picks each half the time whatever n is
     logp = np.log(np.full((1, 4), 0.25, np.float32))
-    w = SB.World(logp0=jnp.asarray(logp), true=jnp.asarray([[0.0, 1, 2, 3]]), u=jnp.asarray([[0.125, 0.375, 0.625,
-                                                                                             0.875]]))
+    w = SB.World(
+        logp0=jnp.asarray(logp), true=jnp.asarray([[0.0, 1, 2, 3]]), u=jnp.asarray([[0.125, 0.375, 0.625, 0.875]])
+    )
     proxy = jnp.asarray([[0.0, 0.5, 1.0, 1.0]])
     res = SB.sample_bon(jax.random.key(0), w, proxy, 16, 20_000)
     assert res.win_rate == pytest.approx(0.75, abs=4 * 0.125 / math.sqrt(20_000) + 1e-3)

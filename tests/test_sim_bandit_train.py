@@ -46,8 +46,12 @@ def test_exact_natural_beta0_is_the_tilt_path():
     m = np.asarray(ST.train_batch(tasks, cfg))[0, 0]
     p, r, u = np.exp(np.asarray(tasks.logp0[0])), np.asarray(tasks.proxy[0, 0]), np.asarray(tasks.u[0])
     t = 50
-    want = np.mean([TB.evaluate(p[c], np.asarray(tasks.true[0, c]), TB.tilt_pmf(p[c], r[c], 1 / (0.4 * t)))["win_rate"]
-                    for c in range(WORLD.contexts)])
+    want = np.mean(
+        [
+            TB.evaluate(p[c], np.asarray(tasks.true[0, c]), TB.tilt_pmf(p[c], r[c], 1 / (0.4 * t)))["win_rate"]
+            for c in range(WORLD.contexts)
+        ]
+    )
     assert m[t, IW] == pytest.approx(want, abs=1e-5)
     del u
 
@@ -163,8 +167,12 @@ def test_cli_train_is_deterministic_and_writes_the_promised_files(tmp_path, caps
 
 def test_cli_bon_prints_json(capsys):
     # the shapes and n of a test_sim_bandit case, so the compiled sampler is reused when both files run
-    assert sim_cli.main(["bon", "--map", "reversed", "--n", "8", "--samples", "3200", "--arms", "4000",
-                         "--contexts", "16"]) == 0
+    assert (
+        sim_cli.main(
+            ["bon", "--map", "reversed", "--n", "8", "--samples", "3200", "--arms", "4000", "--contexts", "16"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert {"win_rate", "se", "kl_estimate"} <= set(out)
     assert abs(out["win_rate"] - 1 / 9) < 4 * out["se"]

@@ -84,8 +84,9 @@ def test_tilt_is_the_kl_regularized_optimum(bandit, beta):
         assert objective(q) <= best + 1e-9
 
 
-@pytest.mark.parametrize("spec", ["identity", "top-wrong:0.25", "worst-wrong:0.9", "tie:0.9:1",
-                                  "reverse:0:0.1+tie:0.9:1", "sink:0.1"])
+@pytest.mark.parametrize(
+    "spec", ["identity", "top-wrong:0.25", "worst-wrong:0.9", "tie:0.9:1", "reverse:0:0.1+tie:0.9:1", "sink:0.1"]
+)
 def test_many_equal_mass_arms_reproduce_the_continuous_formulas(spec):
     """K equal-mass arms at the midpoints of K slots (the map's breakpoints fall on slot edges) converge to
     the continuous theory; the error shrinks with K (midpoint sums: O(1/K^2) for the tilt, O(1/K) for bon)."""
@@ -100,8 +101,14 @@ def test_many_equal_mass_arms_reproduce_the_continuous_formulas(spec):
         tilt = B.evaluate(p, u, B.tilt_pmf(p, v, beta))
         bon = B.evaluate(p, u, B.bon_pmf(p, v, n))
         ct, cb = C.tilt_stats(qmap, beta), C.bon_stats(qmap, n)
-        errors.append(max(abs(tilt["win_rate"] - ct["win_rate"]), abs(tilt["kl"] - ct["kl"]),
-                          abs(bon["win_rate"] - cb["win_rate"]), abs(bon["kl"] - cb["kl"])))
+        errors.append(
+            max(
+                abs(tilt["win_rate"] - ct["win_rate"]),
+                abs(tilt["kl"] - ct["kl"]),
+                abs(bon["win_rate"] - cb["win_rate"]),
+                abs(bon["kl"] - cb["kl"]),
+            )
+        )
     assert errors[1] < 2e-5
     assert errors[1] < errors[0]
 

@@ -52,8 +52,9 @@ def test_bon(capsys):
 
 
 def test_bandit(capsys):
-    res = run_json(capsys, "bandit", "--p", "0.25,0.25,0.25,0.25", "--true", "1,2,3,4", "--proxy", "1,2,2,4",
-                   "--n", "3")
+    res = run_json(
+        capsys, "bandit", "--p", "0.25,0.25,0.25,0.25", "--true", "1,2,3,4", "--proxy", "1,2,2,4", "--n", "3"
+    )
     assert np.allclose(res["pmf"], [1 / 64, 13 / 64, 13 / 64, 37 / 64])
     assert set(res) >= {"expected_true", "win_rate", "kl", "pmf"}
     tilt = run_json(capsys, "bandit", "--p", "0.5,0.5", "--true", "0,1", "--proxy", "0,1", "--beta", "1")
@@ -62,34 +63,52 @@ def test_bandit(capsys):
 
 def test_curve_writes_csv(capsys, tmp_path):
     out = tmp_path / "sub" / "curve.csv"
-    res = run_json(capsys, "curve", "--map", "identity", "--map", "top-wrong:0.25", "--kl-max", "3",
-                   "--points", "7", "--out", str(out))
+    res = run_json(
+        capsys,
+        "curve",
+        "--map",
+        "identity",
+        "--map",
+        "top-wrong:0.25",
+        "--kl-max",
+        "3",
+        "--points",
+        "7",
+        "--out",
+        str(out),
+    )
     assert res["rows"] == 14 and res["maps"] == ["identity", "top-wrong:0.25"]
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 14 and rows[0].keys() >= {"map", "kl", "win_rate", "beta"}
     mine = [r for r in rows if r["map"] == "top-wrong:0.25"]
     assert float(mine[-1]["kl"]) == pytest.approx(3.0, abs=1e-9)
     assert float(mine[-1]["win_rate"]) == pytest.approx(float(C.tilt_win_rate("top-wrong:0.25", C.beta_for_kl(3.0))))
-    bon = run_json(capsys, "curve", "--map", "identity", "--kl-max", "3", "--points", "7", "--procedure", "bon",
-                   "--out", str(out))
+    bon = run_json(
+        capsys, "curve", "--map", "identity", "--kl-max", "3", "--points", "7", "--procedure", "bon", "--out", str(out)
+    )
     rows = list(csv.DictReader(out.open()))
     assert bon["rows"] == len(rows) and "n" in rows[0] and int(rows[0]["n"]) == 1
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["winrate", "--map", "revrse:0:1", "--kl", "1"], "'revrse'"),
-    (["winrate", "--map", "identity", "--kl", "-1"], ">= 0"),
-    (["winrate", "--map", "tie:0.9:1", "--kl", "3"], "not reachable"),
-    (["winrate", "--map", "tie:0.9:1", "--kl", "3", "--procedure", "bon"], "not reachable"),
-    (["winrate", "--map", "identity", "--kl", "0.1", "--procedure", "bon", "--n", "50"], "budget"),
-    (["curve", "--map", "identity", "--map", "tie:0.9:1", "--kl-max", "8", "--points", "5", "--out", "x.csv"],
-     "not reachable"),
-    (["bandit", "--p", "0.5,0.5", "--true", "0,1", "--proxy", "0", "--n", "2"], "one per arm"),
-    (["bandit", "--p", "0.5,x", "--true", "0,1", "--proxy", "0,1", "--n", "2"], "'x'"),
-    (["bandit", "--p", "0.5,0.6", "--true", "0,1", "--proxy", "0,1", "--n", "2"], "sum to 1"),
-    (["bon", "--map", "identity", "--n", "0"], "--n"),
-    (["bandit", "--p", "1", "--true", "0", "--proxy", "0"], "--n"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["winrate", "--map", "revrse:0:1", "--kl", "1"], "'revrse'"),
+        (["winrate", "--map", "identity", "--kl", "-1"], ">= 0"),
+        (["winrate", "--map", "tie:0.9:1", "--kl", "3"], "not reachable"),
+        (["winrate", "--map", "tie:0.9:1", "--kl", "3", "--procedure", "bon"], "not reachable"),
+        (["winrate", "--map", "identity", "--kl", "0.1", "--procedure", "bon", "--n", "50"], "budget"),
+        (
+            ["curve", "--map", "identity", "--map", "tie:0.9:1", "--kl-max", "8", "--points", "5", "--out", "x.csv"],
+            "not reachable",
+        ),
+        (["bandit", "--p", "0.5,0.5", "--true", "0,1", "--proxy", "0", "--n", "2"], "one per arm"),
+        (["bandit", "--p", "0.5,x", "--true", "0,1", "--proxy", "0,1", "--n", "2"], "'x'"),
+        (["bandit", "--p", "0.5,0.6", "--true", "0,1", "--proxy", "0,1", "--n", "2"], "sum to 1"),
+        (["bon", "--map", "identity", "--n", "0"], "--n"),
+        (["bandit", "--p", "1", "--true", "0", "--proxy", "0"], "--n"),
+    ],
+)
 def test_errors_exit_2_with_a_message(capsys, argv, needle, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, *argv)
@@ -119,9 +138,14 @@ def test_fig2_writes_figure_and_anchor_data(capsys, tmp_path):
 
 
 def test_console_entry_point_runs_in_a_fresh_interpreter():
-    proc = subprocess.run([sys.executable, "-m", "chase", "theory", "bon", "--map", "top-wrong:0.1", "--n", "4"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chase", "theory", "bon", "--map", "top-wrong:0.1", "--n", "4"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(proc.stdout)["n"] == 4
-    bad = subprocess.run([sys.executable, "-m", "chase", "theory", "bon", "--map", "nope", "--n", "4"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "chase", "theory", "bon", "--map", "nope", "--n", "4"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "'nope'" in bad.stderr and "Traceback" not in bad.stderr

@@ -70,8 +70,10 @@ def test_bon_closed_form_matches_quadrature(qmap, n):
 @FAST
 @given(spec_maps(), inv_betas, ns)
 def test_parsed_specs_match_quadrature(qmap, t, n):
-    for got, ref in ((C.tilt_stats(qmap, 1.0 / t), R.map_tilt_reference(qmap, 1.0 / t)),
-                     (C.bon_stats(qmap, n), R.map_bon_reference(qmap, n))):
+    for got, ref in (
+        (C.tilt_stats(qmap, 1.0 / t), R.map_tilt_reference(qmap, 1.0 / t)),
+        (C.bon_stats(qmap, n), R.map_bon_reference(qmap, n)),
+    ):
         assert abs(float(got["win_rate"]) - ref["win_rate"]) < 1e-8
         assert abs(float(got["kl"]) - ref["kl"]) < 1e-8
 
@@ -79,8 +81,10 @@ def test_parsed_specs_match_quadrature(qmap, t, n):
 @pytest.mark.parametrize("spec,beta,n", [("noise:0.2:0.5", 0.05, 9.5), ("reverse:0:0.3+noise:0.8:1", 0.5, 40.0)])
 def test_noise_bands_match_two_dimensional_quadrature(spec, beta, n):
     qmap = QuantileMap.parse(spec)
-    for got, ref in ((C.tilt_stats(qmap, beta), R.map_tilt_reference(qmap, beta)),
-                     (C.bon_stats(qmap, n), R.map_bon_reference(qmap, n))):
+    for got, ref in (
+        (C.tilt_stats(qmap, beta), R.map_tilt_reference(qmap, beta)),
+        (C.bon_stats(qmap, n), R.map_bon_reference(qmap, n)),
+    ):
         assert abs(float(got["win_rate"]) - ref["win_rate"]) < 1e-8
         assert abs(float(got["kl"]) - ref["kl"]) < 1e-8
 

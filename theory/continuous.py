@@ -87,8 +87,10 @@ def h_pieces_from_bins(edges, values) -> list[tuple[float, float, float, float, 
         raise ValueError(f"edges {edges.shape} and values {values.shape}: expected (B+1,) and (B,)")
     if not np.all(np.isfinite(values)):
         raise ValueError("h values must be finite (drop or fill empty bins first)")
-    return [(float(lo), float(hi), float(val), 0.0, False)
-            for lo, hi, val in zip(edges[:-1], edges[1:], values, strict=True)]
+    return [
+        (float(lo), float(hi), float(val), 0.0, False)
+        for lo, hi, val in zip(edges[:-1], edges[1:], values, strict=True)
+    ]
 
 
 def _split(pieces: np.ndarray):
@@ -329,8 +331,10 @@ def _check_budget(kl, qmap) -> tuple[np.ndarray, float]:
     cap = max_kl(qmap)
     if np.any(kl >= cap):
         name = getattr(qmap, "spec", qmap)
-        raise KLBudgetError(f"KL budget {float(np.max(kl)):g} is not reachable for map {name!r}: its top tie band "
-                            f"caps the KL below {cap:.6g} (= -log of the band's width)")
+        raise KLBudgetError(
+            f"KL budget {float(np.max(kl)):g} is not reachable for map {name!r}: its top tie band "
+            f"caps the KL below {cap:.6g} (= -log of the band's width)"
+        )
     return kl, cap
 
 
@@ -443,9 +447,7 @@ def curve(qmap, kl_max: float, points: int, procedure: str = "tilt") -> dict[str
     if procedure == "tilt":
         beta = beta_for_kl(grid, qmap)
         stats = tilt_stats(qmap, beta)
-        return {"kl": stats["kl"], "win_rate": stats["win_rate"], "expected_true": stats["expected_true"],
-                "beta": beta}
+        return {"kl": stats["kl"], "win_rate": stats["win_rate"], "expected_true": stats["expected_true"], "beta": beta}
     n = np.unique(n_for_kl(grid, qmap))
     stats = bon_stats(qmap, n)
     return {"kl": stats["kl"], "win_rate": stats["win_rate"], "expected_true": stats["expected_true"], "n": n}
-

@@ -59,19 +59,24 @@ def _moments(logweight, lo, hi, randomized, value_r, cdf, logpdf):
 
     pdf * weight is formed as exp(logpdf + log weight): far in an infinite tail the weight may overflow
     while the density underflows, and their product must still come out right (usually 0)."""
+
     def dw(x, xi):
         lp = logpdf(x)
         return 0.0 if lp == -np.inf else float(np.exp(lp + logweight(x, xi)))
 
     if randomized:
-        return (_dquad(lambda x, xi: dw(x, xi), lo, hi),
-                _dquad(lambda x, xi: dw(x, xi) * x, lo, hi),
-                _dquad(lambda x, xi: dw(x, xi) * cdf(x), lo, hi),
-                _dquad(lambda x, xi: dw(x, xi) * value_r(x, xi), lo, hi))
-    return (_quad(lambda x: dw(x, None), lo, hi),
-            _quad(lambda x: dw(x, None) * x, lo, hi),
-            _quad(lambda x: dw(x, None) * cdf(x), lo, hi),
-            _quad(lambda x: dw(x, None) * value_r(x, None), lo, hi))
+        return (
+            _dquad(lambda x, xi: dw(x, xi), lo, hi),
+            _dquad(lambda x, xi: dw(x, xi) * x, lo, hi),
+            _dquad(lambda x, xi: dw(x, xi) * cdf(x), lo, hi),
+            _dquad(lambda x, xi: dw(x, xi) * value_r(x, xi), lo, hi),
+        )
+    return (
+        _quad(lambda x: dw(x, None), lo, hi),
+        _quad(lambda x: dw(x, None) * x, lo, hi),
+        _quad(lambda x: dw(x, None) * cdf(x), lo, hi),
+        _quad(lambda x: dw(x, None) * value_r(x, None), lo, hi),
+    )
 
 
 def _base(dist):
@@ -81,8 +86,14 @@ def _base(dist):
     return (lambda x: float(dist.cdf(x))), (lambda x: float(dist.logpdf(x)))
 
 
-def proposition1(f: Callable, beta: float, dist=None, points: Sequence[float] = (), randomized: bool = False,
-                 f_max: float | None = None) -> dict[str, float]:
+def proposition1(
+    f: Callable,
+    beta: float,
+    dist=None,
+    points: Sequence[float] = (),
+    randomized: bool = False,
+    f_max: float | None = None,
+) -> dict[str, float]:
     """Proposition 1 for proxy r = f(R0) (or f(R0, xi) with ``randomized``) and R0 ~ ``dist``.
 
     ``dist``: frozen continuous scipy.stats distribution with a pdf (default U(0,1)); expectations are
@@ -123,17 +134,27 @@ def map_tilt_reference(qmap: QuantileMap | str, beta: float) -> dict[str, float]
     # the largest proxy value (a top tie band sits at its mid-rank): keeps every exponent <= 0 without underflow
     f_max = max(0.5 * (p.v0 + p.v1) if p.kind == "tie" else p.v1 for p in qmap.pieces)
     if qmap.is_deterministic:
+
         def f(u):
             return qmap.f(np.asarray(u))[()]
+
         return proposition1(f, beta, points=points, f_max=f_max)
 
     def f2(u, xi):
         return qmap.f(np.asarray(u), noise=np.asarray(xi))[()]
+
     return proposition1(f2, beta, points=points, randomized=True, f_max=f_max)
 
 
-def bon_reference(f: Callable, n: float, dist=None, points: Sequence[float] = (), randomized: bool = False,
-                  proxy_cdf: Callable | None = None, proxy_cdf_left: Callable | None = None) -> dict[str, float]:
+def bon_reference(
+    f: Callable,
+    n: float,
+    dist=None,
+    points: Sequence[float] = (),
+    randomized: bool = False,
+    proxy_cdf: Callable | None = None,
+    proxy_cdf_left: Callable | None = None,
+) -> dict[str, float]:
     """Best-of-n by quadrature: the chosen draw has density w(r) relative to pi0, where
     ``w = (G(r)^n - G^-(r)^n) / (G(r) - G^-(r))`` (uniform tie-breaking) and ``w = n G(r)^{n-1}`` where the
     proxy has no atom. ``proxy_cdf`` G defaults to the identity (a proxy already in uniform quantiles, as
@@ -193,10 +214,13 @@ def map_bon_reference(qmap: QuantileMap | str, n: float) -> dict[str, float]:
         return x
 
     if qmap.is_deterministic:
+
         def f(u):
             return qmap.f(np.asarray(u))[()]
+
         return bon_reference(f, n, points=points, proxy_cdf=G, proxy_cdf_left=Gm)
 
     def f2(u, xi):
         return qmap.f(np.asarray(u), noise=np.asarray(xi))[()]
+
     return bon_reference(f2, n, points=points, randomized=True, proxy_cdf=G, proxy_cdf_left=Gm)

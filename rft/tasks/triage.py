@@ -57,8 +57,19 @@ __all__ = [
 # Property names of sim.rubric_world.PROPERTIES, in order (checked against the world at import time of
 # build_task, so a change there fails loudly rather than mis-rendering).
 PROPERTY_NAMES: tuple[str, ...] = (
-    "key_symptom", "diagnosis", "first_line_treatment", "urgency", "decisive_test", "dangerous_differential",
-    "risk_modifier", "hedged_diagnosis", "unsafe_advice", "padding", "markdown_headers", "signature_phrase", "long",
+    "key_symptom",
+    "diagnosis",
+    "first_line_treatment",
+    "urgency",
+    "decisive_test",
+    "dangerous_differential",
+    "risk_modifier",
+    "hedged_diagnosis",
+    "unsafe_advice",
+    "padding",
+    "markdown_headers",
+    "signature_phrase",
+    "long",
 )
 M = len(PROPERTY_NAMES)
 SIGN = np.array([1, 1, 1, 1, 1, 1, 1, -1, -1, -1, 0, 0, 0], dtype=np.int8)
@@ -85,38 +96,116 @@ class Condition:
 
 
 CONDITIONS: tuple[Condition, ...] = (
-    Condition("cvst", "severe headache", "cerebral venous sinus thrombosis", "anticoagulation with heparin",
-              "in the emergency department now", "urgent MRI with venography", "subarachnoid hemorrhage",
-              "oral contraceptive use", "stop the oral contraceptive", "take aspirin and sleep it off",
-              ("tension headache", "sinusitis", "eye strain"), "woman", 45),
-    Condition("pe", "sudden shortness of breath", "pulmonary embolism", "anticoagulation with apixaban",
-              "in the emergency department now", "CT pulmonary angiography", "acute coronary syndrome",
-              "recent long flight", "add compression stockings", "use an inhaler and wait a week",
-              ("anxiety", "asthma", "a chest cold")),
-    Condition("appendicitis", "right lower abdominal pain", "acute appendicitis", "surgical removal of the appendix",
-              "within a few hours", "CT scan of the abdomen", "ectopic pregnancy", "possible pregnancy",
-              "check a pregnancy test first", "eat light meals and use a heating pad",
-              ("gas pain", "constipation", "food poisoning"), "woman", 45),
-    Condition("pneumonia", "productive cough with fever", "community acquired pneumonia", "oral amoxicillin",
-              "within one day", "chest x-ray", "pulmonary tuberculosis", "penicillin allergy",
-              "use doxycycline instead", "finish old leftover pills from a friend",
-              ("bronchitis", "a viral cold", "allergies")),
-    Condition("pyelo", "flank pain with burning urination", "acute pyelonephritis", "oral ciprofloxacin",
-              "within one day", "urine culture", "kidney stone with obstruction", "current pregnancy",
-              "give ceftriaxone instead", "drink cranberry juice only",
-              ("muscle strain", "bladder irritation", "dehydration"), "woman", 45),
-    Condition("dka", "vomiting with extreme thirst", "diabetic ketoacidosis", "intravenous fluids and insulin",
-              "in the emergency department now", "blood ketone and blood gas test", "severe sepsis",
-              "SGLT2 inhibitor use", "stop the SGLT2 inhibitor", "skip insulin until eating again",
-              ("stomach flu", "gastritis", "a migraine")),
-    Condition("gca", "new temple pain with jaw pain", "giant cell arteritis", "high dose prednisone",
-              "within a few hours", "temporal artery biopsy", "transient ischemic attack", "type 2 diabetes",
-              "monitor blood sugar on steroids", "wait a month before any treatment",
-              ("dental pain", "jaw arthritis", "trigeminal neuralgia")),
-    Condition("meningitis", "fever with stiff neck", "bacterial meningitis", "intravenous ceftriaxone",
-              "in the emergency department now", "lumbar puncture", "brain abscess", "kidney disease",
-              "adjust the antibiotic dose for kidney function", "take ibuprofen and rest for two days",
-              ("neck strain", "influenza", "a sinus infection")),
+    Condition(
+        "cvst",
+        "severe headache",
+        "cerebral venous sinus thrombosis",
+        "anticoagulation with heparin",
+        "in the emergency department now",
+        "urgent MRI with venography",
+        "subarachnoid hemorrhage",
+        "oral contraceptive use",
+        "stop the oral contraceptive",
+        "take aspirin and sleep it off",
+        ("tension headache", "sinusitis", "eye strain"),
+        "woman",
+        45,
+    ),
+    Condition(
+        "pe",
+        "sudden shortness of breath",
+        "pulmonary embolism",
+        "anticoagulation with apixaban",
+        "in the emergency department now",
+        "CT pulmonary angiography",
+        "acute coronary syndrome",
+        "recent long flight",
+        "add compression stockings",
+        "use an inhaler and wait a week",
+        ("anxiety", "asthma", "a chest cold"),
+    ),
+    Condition(
+        "appendicitis",
+        "right lower abdominal pain",
+        "acute appendicitis",
+        "surgical removal of the appendix",
+        "within a few hours",
+        "CT scan of the abdomen",
+        "ectopic pregnancy",
+        "possible pregnancy",
+        "check a pregnancy test first",
+        "eat light meals and use a heating pad",
+        ("gas pain", "constipation", "food poisoning"),
+        "woman",
+        45,
+    ),
+    Condition(
+        "pneumonia",
+        "productive cough with fever",
+        "community acquired pneumonia",
+        "oral amoxicillin",
+        "within one day",
+        "chest x-ray",
+        "pulmonary tuberculosis",
+        "penicillin allergy",
+        "use doxycycline instead",
+        "finish old leftover pills from a friend",
+        ("bronchitis", "a viral cold", "allergies"),
+    ),
+    Condition(
+        "pyelo",
+        "flank pain with burning urination",
+        "acute pyelonephritis",
+        "oral ciprofloxacin",
+        "within one day",
+        "urine culture",
+        "kidney stone with obstruction",
+        "current pregnancy",
+        "give ceftriaxone instead",
+        "drink cranberry juice only",
+        ("muscle strain", "bladder irritation", "dehydration"),
+        "woman",
+        45,
+    ),
+    Condition(
+        "dka",
+        "vomiting with extreme thirst",
+        "diabetic ketoacidosis",
+        "intravenous fluids and insulin",
+        "in the emergency department now",
+        "blood ketone and blood gas test",
+        "severe sepsis",
+        "SGLT2 inhibitor use",
+        "stop the SGLT2 inhibitor",
+        "skip insulin until eating again",
+        ("stomach flu", "gastritis", "a migraine"),
+    ),
+    Condition(
+        "gca",
+        "new temple pain with jaw pain",
+        "giant cell arteritis",
+        "high dose prednisone",
+        "within a few hours",
+        "temporal artery biopsy",
+        "transient ischemic attack",
+        "type 2 diabetes",
+        "monitor blood sugar on steroids",
+        "wait a month before any treatment",
+        ("dental pain", "jaw arthritis", "trigeminal neuralgia"),
+    ),
+    Condition(
+        "meningitis",
+        "fever with stiff neck",
+        "bacterial meningitis",
+        "intravenous ceftriaxone",
+        "in the emergency department now",
+        "lumbar puncture",
+        "brain abscess",
+        "kidney disease",
+        "adjust the antibiotic dose for kidney function",
+        "take ibuprofen and rest for two days",
+        ("neck strain", "influenza", "a sinus infection"),
+    ),
 )
 
 # Fixed marker phrases of the properties that do not depend on the case (each paraphrase contains one).
@@ -161,8 +250,9 @@ def make_cases(n: int, seed: int) -> list[Case]:
         age = 22 + int(rng.integers(0, 58)) % (c.max_age - 22)
         u = rng.random()  # drawn for every case: the same seed gives the same ages whatever the conditions
         sex = c.sex or ("woman" if u < 0.5 else "man")
-        prompt = (f"Case {p:03d}. A {age}-year-old {sex} with {c.risk} reports {c.symptom}. "
-                  "What is your assessment and plan?")
+        prompt = (
+            f"Case {p:03d}. A {age}-year-old {sex} with {c.risk} reports {c.symptom}. What is your assessment and plan?"
+        )
         out.append(Case(p, c.name, age, sex, prompt))
     return out
 
@@ -173,10 +263,18 @@ def property_check(k: int, case: Case) -> dict:
     c = case.cond
     name = PROPERTY_NAMES[k]
     phrases = {
-        "key_symptom": [c.symptom], "diagnosis": [c.diagnosis], "first_line_treatment": [c.treatment],
-        "urgency": [c.urgency], "decisive_test": [c.test], "dangerous_differential": [c.differential],
-        "risk_modifier": [c.modification], "hedged_diagnosis": list(HEDGE_MARKERS), "unsafe_advice": [c.unsafe],
-        "padding": list(PADDING_MARKERS), "signature_phrase": [SIGNATURE.rstrip("!")], "long": list(LONG_MARKERS),
+        "key_symptom": [c.symptom],
+        "diagnosis": [c.diagnosis],
+        "first_line_treatment": [c.treatment],
+        "urgency": [c.urgency],
+        "decisive_test": [c.test],
+        "dangerous_differential": [c.differential],
+        "risk_modifier": [c.modification],
+        "hedged_diagnosis": list(HEDGE_MARKERS),
+        "unsafe_advice": [c.unsafe],
+        "padding": list(PADDING_MARKERS),
+        "signature_phrase": [SIGNATURE.rstrip("!")],
+        "long": list(LONG_MARKERS),
     }
     if name == "markdown_headers":
         return {"regex": HEADER_REGEX}
@@ -235,7 +333,7 @@ def criterion_to_sim(c: Criterion) -> Criterion:
     if not sims:
         raise ValueError(f"criterion {c.text!r} carries no sim check tag")
     tags = tuple(t for t in c.tags if not t.startswith((_SIM_TAG, _PROP_TAG)))
-    return Criterion(c.text, c.weight, json.loads(sims[0][len(_SIM_TAG):]), tags)
+    return Criterion(c.text, c.weight, json.loads(sims[0][len(_SIM_TAG) :]), tags)
 
 
 def rubric_to_text(rubric: Rubric, case: Case) -> Rubric:
@@ -274,32 +372,58 @@ def _sentences(case: Case) -> dict[str, list[str]]:
     he, his = _pron(case)
     a, b, d = c.distractors
     return {
-        "key_symptom": [f"The key symptom is {c.symptom}.", f"The main complaint is {c.symptom}.",
-                        f"Most important is the {c.symptom}."],
-        "diagnosis": [f"The most likely diagnosis is {c.diagnosis}.", f"This is {c.diagnosis}.",
-                      f"I believe this is {c.diagnosis}."],
-        "first_line_treatment": [f"Start {c.treatment}.", f"First-line treatment is {c.treatment}.",
-                                 f"Treat with {c.treatment}."],
-        "urgency": [f"The patient should be seen {c.urgency}.", f"Seek care {c.urgency}.",
-                    f"{he.capitalize()} needs care {c.urgency}."],
-        "decisive_test": [f"Order {c.test} to confirm.", f"The decisive test is {c.test}.",
-                          f"Confirm it with {c.test}."],
-        "dangerous_differential": [f"Rule out {c.differential}.", f"Be sure to exclude {c.differential}.",
-                                   f"{c.differential.capitalize()} must be ruled out."],
-        "risk_modifier": [f"Because of the {c.risk}, {c.modification}.", f"Given {his} {c.risk}, {c.modification}.",
-                          f"With {c.risk} in mind, {c.modification}."],
-        "hedged_diagnosis": [f"It could be {a}, {b} or {d}; it is hard to say.",
-                             f"There are many possibilities, such as {a} or {b}.",
-                             f"I cannot be sure which: {a}, {b} or {d}."],
+        "key_symptom": [
+            f"The key symptom is {c.symptom}.",
+            f"The main complaint is {c.symptom}.",
+            f"Most important is the {c.symptom}.",
+        ],
+        "diagnosis": [
+            f"The most likely diagnosis is {c.diagnosis}.",
+            f"This is {c.diagnosis}.",
+            f"I believe this is {c.diagnosis}.",
+        ],
+        "first_line_treatment": [
+            f"Start {c.treatment}.",
+            f"First-line treatment is {c.treatment}.",
+            f"Treat with {c.treatment}.",
+        ],
+        "urgency": [
+            f"The patient should be seen {c.urgency}.",
+            f"Seek care {c.urgency}.",
+            f"{he.capitalize()} needs care {c.urgency}.",
+        ],
+        "decisive_test": [
+            f"Order {c.test} to confirm.",
+            f"The decisive test is {c.test}.",
+            f"Confirm it with {c.test}.",
+        ],
+        "dangerous_differential": [
+            f"Rule out {c.differential}.",
+            f"Be sure to exclude {c.differential}.",
+            f"{c.differential.capitalize()} must be ruled out.",
+        ],
+        "risk_modifier": [
+            f"Because of the {c.risk}, {c.modification}.",
+            f"Given {his} {c.risk}, {c.modification}.",
+            f"With {c.risk} in mind, {c.modification}.",
+        ],
+        "hedged_diagnosis": [
+            f"It could be {a}, {b} or {d}; it is hard to say.",
+            f"There are many possibilities, such as {a} or {b}.",
+            f"I cannot be sure which: {a}, {b} or {d}.",
+        ],
         "unsafe_advice": [f"It is fine to {c.unsafe}.", f"For now just {c.unsafe}.", f"Simply {c.unsafe}."],
-        "padding": ["Remember that everyone is different.", "Always take care of yourself.",
-                    "Many factors can play a role in health."],
-        "long": [f"To elaborate, at age {case.age} every detail of the history and examination deserves a "
-                 "careful look.",
-                 f"In more detail, a {case.age}-year-old with {c.risk} needs a complete review of all symptoms "
-                 "and medicines.",
-                 f"Expanding on this, the full picture matters: onset, course, other complaints and {his} "
-                 "general health."],
+        "padding": [
+            "Remember that everyone is different.",
+            "Always take care of yourself.",
+            "Many factors can play a role in health.",
+        ],
+        "long": [
+            f"To elaborate, at age {case.age} every detail of the history and examination deserves a careful look.",
+            f"In more detail, a {case.age}-year-old with {c.risk} needs a complete review of all symptoms "
+            "and medicines.",
+            f"Expanding on this, the full picture matters: onset, course, other complaints and {his} general health.",
+        ],
         "signature_phrase": [SIGNATURE],
     }
 
@@ -326,8 +450,11 @@ def render(case: Case, x: Sequence[int], rng: np.random.Generator) -> str:
         plan.append(others[int(rng.integers(len(others)))])
     tail = [SIGNATURE] if x[idx["signature_phrase"]] else []
     if x[idx["markdown_headers"]]:
-        parts = ([opener] if opener else []) + ["## Assessment", " ".join(assess) or "See below.", "## Plan",
-                                                " ".join(plan) or "Follow up as needed."] + tail
+        parts = (
+            ([opener] if opener else [])
+            + ["## Assessment", " ".join(assess) or "See below.", "## Plan", " ".join(plan) or "Follow up as needed."]
+            + tail
+        )
         return "\n".join(p for p in parts if p)
     body = ([opener] if opener else []) + assess + plan + tail
     return " ".join(body) if body else "No further comment."
@@ -348,8 +475,9 @@ class TextProposer:
     def propose(self, prompt: str, rubric: Rubric, response_a: Any, response_b: Any) -> Rubric:
         case = self.cases[prompt]
         a, b = detect(case, response_a), detect(case, response_b)
-        new = self.sim.propose(self.world.prompts[case.case_id], rubric_to_sim(rubric), tuple(a.tolist()),
-                               tuple(b.tolist()))
+        new = self.sim.propose(
+            self.world.prompts[case.case_id], rubric_to_sim(rubric), tuple(a.tolist()), tuple(b.tolist())
+        )
         return rubric_to_text(new, case)
 
 
@@ -386,13 +514,21 @@ class TaskRecord:
     base_probs: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"case": self.case.to_dict(), "split": self.split, "base_probs": self.base_probs,
-                "rubrics": {k: r.to_dict() for k, r in self.rubrics.items()}}
+        return {
+            "case": self.case.to_dict(),
+            "split": self.split,
+            "base_probs": self.base_probs,
+            "rubrics": {k: r.to_dict() for k, r in self.rubrics.items()},
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> TaskRecord:
-        return cls(Case.from_dict(d["case"]), d["split"], {k: Rubric.from_dict(v) for k, v in d["rubrics"].items()},
-                   list(d.get("base_probs", [])))
+        return cls(
+            Case.from_dict(d["case"]),
+            d["split"],
+            {k: Rubric.from_dict(v) for k, v in d["rubrics"].items()},
+            list(d.get("base_probs", [])),
+        )
 
 
 class Task:
@@ -422,12 +558,18 @@ class Task:
         out = []
         for r in recs:
             if rubric_key not in r.rubrics:
-                raise KeyError(f"task {self.path}: case {r.case.case_id} has no rubric {rubric_key!r} "
-                               f"(have {sorted(r.rubrics)})")
-            out.append({"prompt": [{"role": "user", "content": r.case.prompt}],
-                        "rubric": rubric_to_column(r.rubrics[rubric_key]),
-                        "gold_rubric": rubric_to_column(r.rubrics["gold"]),
-                        "case": json.dumps(r.case.to_dict()), "case_id": r.case.case_id})
+                raise KeyError(
+                    f"task {self.path}: case {r.case.case_id} has no rubric {rubric_key!r} (have {sorted(r.rubrics)})"
+                )
+            out.append(
+                {
+                    "prompt": [{"role": "user", "content": r.case.prompt}],
+                    "rubric": rubric_to_column(r.rubrics[rubric_key]),
+                    "gold_rubric": rubric_to_column(r.rubrics["gold"]),
+                    "case": json.dumps(r.case.to_dict()),
+                    "case_id": r.case.case_id,
+                }
+            )
         return out
 
     def dataset(self, split: str, rubric_key: str, prompt_format: str = "conversational", n: int | None = None):
@@ -523,8 +665,10 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
     records = []
     for p, case in enumerate(cases):
         split = "eval" if p >= cfg.n_prompts - cfg.n_eval else "train"
-        rubs = {"initial": rubric_to_text(world.initial_rubrics[p], case),
-                "gold": rubric_to_text(world.gold_rubrics[p], case)}
+        rubs = {
+            "initial": rubric_to_text(world.initial_rubrics[p], case),
+            "gold": rubric_to_text(world.gold_rubrics[p], case),
+        }
         records.append(TaskRecord(case, split, rubs, [round(float(v), 6) for v in base[p]]))
 
     verifier = RuleVerifier()
@@ -540,8 +684,15 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
             props = world.sample(pm.source, kk, pm.pool_size)
         rng = np.random.default_rng([cfg.seed, 17, mi])
         pools = [[render(cases[p], props[p, j], rng) for j in range(props.shape[1])] for p in range(cfg.n_prompts)]
-        res = refine(prompts, [r.rubrics["initial"] for r in records], pools, verifier, proposer,
-                     RefineConfig.from_pool_mode(mode), log_path=out / f"refine-{mode}.jsonl")
+        res = refine(
+            prompts,
+            [r.rubrics["initial"] for r in records],
+            pools,
+            verifier,
+            proposer,
+            RefineConfig.from_pool_mode(mode),
+            log_path=out / f"refine-{mode}.jsonl",
+        )
         for r, new in zip(records, res.rubrics, strict=True):
             r.rubrics[f"refined:{mode}"] = new
         refine_stats[mode] = res.status_counts()
@@ -552,8 +703,14 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
     rows = []
     for p in tqdm(range(cfg.n_prompts), desc="render corpus", disable=not progress):
         for j in range(cfg.corpus_per_case):
-            rows.append({"case_id": p, "prompt": cases[p].prompt, "completion": render(cases[p], x[p, j], rng),
-                         "properties": x[p, j].tolist()})
+            rows.append(
+                {
+                    "case_id": p,
+                    "prompt": cases[p].prompt,
+                    "completion": render(cases[p], x[p, j], rng),
+                    "properties": x[p, j].tolist(),
+                }
+            )
     order = np.random.default_rng([cfg.seed, 29]).permutation(len(rows))
     write_jsonl(out / "corpus.jsonl", [rows[i] for i in order])
 
@@ -567,7 +724,12 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
         w = fit_bt(bt_pairs(world, jax.random.fold_in(k_bt, i), kind, bt_cfg), cfg.n_prompts, bt_cfg)
         PromptBT(np.asarray(w, dtype=np.float64), kind).save(out / f"bt-{kind}.json")
 
-    meta = {"config": asdict(cfg), "world_config": asdict(world.config), "property_names": list(PROPERTY_NAMES),
-            "refine_status": refine_stats, "n_corpus": len(rows)}
+    meta = {
+        "config": asdict(cfg),
+        "world_config": asdict(world.config),
+        "property_names": list(PROPERTY_NAMES),
+        "refine_status": refine_stats,
+        "n_corpus": len(rows),
+    }
     write_json(out / "task.json", {"meta": meta, "records": [r.to_json() for r in records]})
     return Task(out, records, meta)
