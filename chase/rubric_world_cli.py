@@ -245,7 +245,7 @@ def write_properties(out: Path, raw: dict[str, Any], smooth: int = 5) -> None:
     """properties.csv: per proxy and property, the policy's inclusion probability at the start, at each seed's
     peak-gold step and at the last step (means over seeds): what the policy learned, and what it gave up after
     its peak."""
-    from rewards.diagnostics import moving_average
+    from rewards.stats import moving_average
     from sim.rubric_world import PROPERTIES
 
     probs = np.asarray(raw["train"]["probs"])  # (S, K, T, M)
@@ -437,7 +437,7 @@ def figure_data(raw: dict[str, Any], sm: dict[str, Any]) -> tuple[dict[str, Any]
 
 
 def _per_seed(raw: dict[str, Any], sm_smooth: int = 5) -> dict[str, Any]:
-    from rewards.diagnostics import moving_average
+    from rewards.stats import moving_average
 
     gold = moving_average(np.asarray(raw["train"]["gold"]), sm_smooth)
     return {

@@ -27,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from rewards.stats import bootstrap_indices, percentile_interval
+
 __all__ = [
     "HEstimate",
     "PairAccuracy",
     "accuracy_by_band",
     "estimate_h",
     "midrank_quantiles",
-    "moving_average",
     "pair_accuracy",
     "paired_accuracy_difference",
     "pairs_within_groups",
@@ -97,19 +98,6 @@ def midrank_quantiles(values, groups=None, weights=None) -> np.ndarray:
     return (less + leq) / 2.0 / np.where(size > 0, size, 1.0)
 
 
-def moving_average(x, k: int) -> np.ndarray:
-    """Centered moving average of width ``k`` along the last axis of ``x`` (..., T); the ends average the
-    part of the window that exists. Used for the peak of a noisy training curve (peak gold, peak step)."""
-    x = np.asarray(x, dtype=np.float64)
-    if k <= 1:
-        return x
-    c = np.cumsum(np.pad(x, [(0, 0)] * (x.ndim - 1) + [(1, 0)]), axis=-1)
-    n = x.shape[-1]
-    lo = np.clip(np.arange(n) - k // 2, 0, n)
-    hi = np.clip(np.arange(n) + k // 2 + 1, 0, n)
-    return (c[..., hi] - c[..., lo]) / (hi - lo)
-
-
 # --------------------------------------------------------------------------------------------------------------
 # pairwise agreement
 
@@ -158,20 +146,6 @@ def _cluster_sums(keep, correct, tie, groups):
     return (np.bincount(inv, keep, G), np.bincount(inv, correct, G), np.bincount(inv, tie, G))
 
 
-def _boot_indices(rng: np.random.Generator, G: int, n_boot: int, chunk: int = 2_000_000):
-    rows = max(1, chunk // max(G, 1))
-    for start in range(0, n_boot, rows):
-        yield rng.integers(0, G, size=(min(rows, n_boot - start), G))
-
-
-def _percentile_ci(samples: np.ndarray, alpha: float) -> tuple[float, float]:
-    s = samples[~np.isnan(samples)]
-    if s.size == 0:
-        return _NAN2
-    lo, hi = np.quantile(s, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
-
-
 def pair_accuracy(
     proxy_a,
     proxy_b,
@@ -197,15 +171,15 @@ def pair_accuracy(
     if rng is not None and n_boot > 0 and n > 0:
         kn, kc, kt = _cluster_sums(keep, correct, tie, groups)
         bw, bh = [], []
-        for idx in _boot_indices(rng, kn.shape[0], n_boot):
+        for idx in bootstrap_indices(rng, kn.shape[0], n_boot):
             nn = kn[idx].sum(axis=1)
             cc = kc[idx].sum(axis=1)
             tt = kt[idx].sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 bw.append(cc / nn)
                 bh.append((cc + 0.5 * tt) / nn)
-        ci_w = _percentile_ci(np.concatenate(bw), alpha)
-        ci_h = _percentile_ci(np.concatenate(bh), alpha)
+        ci_w = percentile_interval(np.concatenate(bw), alpha)
+        ci_h = percentile_interval(np.concatenate(bh), alpha)
     return PairAccuracy(n, nc, n - nc - nt, nt, n_gold_ties, n_unscored, acc_w, acc_h, ci_w, ci_h, alpha)
 
 
@@ -247,13 +221,13 @@ def paired_accuracy_difference(
             G = inv.max() + 1
             kn, sw, sh = np.bincount(inv, keep, G), np.bincount(inv, dw, G), np.bincount(inv, dh, G)
         bw, bh = [], []
-        for idx in _boot_indices(rng, kn.shape[0], n_boot):
+        for idx in bootstrap_indices(rng, kn.shape[0], n_boot):
             nn = kn[idx].sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 bw.append(sw[idx].sum(axis=1) / nn)
                 bh.append(sh[idx].sum(axis=1) / nn)
-        out["ci_ties_wrong"] = _percentile_ci(np.concatenate(bw), alpha)
-        out["ci_ties_half"] = _percentile_ci(np.concatenate(bh), alpha)
+        out["ci_ties_wrong"] = percentile_interval(np.concatenate(bw), alpha)
+        out["ci_ties_half"] = percentile_interval(np.concatenate(bh), alpha)
     return out
 
 
@@ -469,8 +443,8 @@ def estimate_h(
                 bg = np.repeat(np.arange(G), [members[j].size for j in pick])  # a resampled prompt is a new prompt
             boots[k] = _h_point(p[idx], g[idx], bg, edges)[0]
         with np.errstate(invalid="ignore"):
-            lo = np.array([_percentile_ci(boots[:, b], alpha)[0] for b in range(edges.size - 1)])
-            hi = np.array([_percentile_ci(boots[:, b], alpha)[1] for b in range(edges.size - 1)])
+            lo = np.array([percentile_interval(boots[:, b], alpha)[0] for b in range(edges.size - 1)])
+            hi = np.array([percentile_interval(boots[:, b], alpha)[1] for b in range(edges.size - 1)])
     tie_bands, tie_h = np.zeros((0, 2)), np.zeros(0)
     if grp is None:
         wide = (v1 - v0) > 1.5 / n

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from rewards.diagnostics import moving_average
+from rewards.stats import moving_average
 
 __all__ = ["aggregate_curves", "summarize_seeds", "SMOOTH"]
 

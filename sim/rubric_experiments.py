@@ -31,9 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from rewards.diagnostics import estimate_h, moving_average, pair_accuracy
+from rewards.diagnostics import estimate_h, pair_accuracy
 from rewards.refine import POOL_MODES, RefineConfig, refine
 from rewards.rubric import Rubric
+from rewards.stats import moving_average
 from sim.bt import PAIR_KINDS, STYLE_MASK, BTConfig, BTPairs, bt_pairs, bt_proxy, fit_bt_many
 from sim.rubric_train import ProxyArrays, TrainConfig, rubric_proxy, stack_proxies, train_many
 from sim.rubric_world import (
