@@ -34,20 +34,10 @@ from typing import Any
 import numpy as np
 
 from chase.judge_cli import add_llm_arguments, llm_options
+from rewards.formats import FORMATS, RubricRecord, load_rubrics, read_json_records, render_prompt, save_rubrics
 from rewards.io import emit, to_json, write_jsonl
 from rewards.refine import POOL_MODES, Proposer, RefineConfig, RefineLogError, refine
-from rewards.rubric import (
-    FORMATS,
-    RubricFormatError,
-    RubricRecord,
-    healthbench_dataset_score,
-    load_rubrics,
-    n_unknown,
-    read_json_records,
-    render_prompt,
-    save_rubrics,
-    verdict_names,
-)
+from rewards.rubric import RubricFormatError, healthbench_dataset_score, n_unknown, verdict_names
 from rewards.verify import CheckSpecError, RuleVerifier, Verifier, verify_with
 
 Factory = Callable[[dict[str, Any]], Any]

@@ -55,7 +55,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from rewards.rubric import NO, UNKNOWN, YES, Rubric, render_prompt, stable_hash
+from rewards.formats import render_prompt
+from rewards.rubric import NO, UNKNOWN, YES, Rubric, stable_hash
 from rft.cache import VerdictCache, verdict_key
 
 __all__ = [
@@ -116,7 +117,7 @@ def render_text(x: Any) -> str | None:
     """A prompt or a response as the text a judge reads. ``None`` stays ``None`` (unscorable).
 
     A string as is; a chat list of ``{"role", "content"}`` messages (TRL's conversational prompts and
-    completions) via :func:`rewards.rubric.render_prompt`, except that a list of only assistant messages (a
+    completions) via :func:`rewards.formats.render_prompt`, except that a list of only assistant messages (a
     conversational completion) is just their contents; anything else as canonical JSON (e.g. the rubric
     world's tuples of 0/1 ints)."""
     if x is None or isinstance(x, str):

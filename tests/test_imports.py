@@ -50,3 +50,14 @@ def test_every_chase_command_and_repro_target_resolves(capsys):
     assert cli.main(["repro", "--help"]) == 0
     assert "rubric-world-sensitivity" in capsys.readouterr().out
     assert cli.main(["repro", "no-such-target"]) == 2
+
+
+def test_rubric_and_verify_do_not_import_each_other():
+    # rubric (the data model) imports neither verify nor the file formats; formats imports both
+    code = (
+        "import sys, rewards.rubric\n"
+        "assert 'rewards.verify' not in sys.modules and 'rewards.formats' not in sys.modules\n"
+        "import rewards.verify\n"
+        "assert 'rewards.formats' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
