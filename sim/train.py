@@ -70,9 +70,11 @@ class TrainingCurves(NamedTuple):
     kl: jax.Array
 
 
-# The order of the packed metric rows inside the jitted dynamics (a private layout; results leave as
-# TrainingCurves, by name).
+# Inside the jitted dynamics the metrics travel packed as columns of one array, in this order (one einsum
+# computes four of them, and XLA's fused reductions over the packed array are what the committed numbers were
+# computed with); they are read by name through _COLUMN, and results leave as TrainingCurves.
 METRICS: tuple[str, ...] = TrainingCurves._fields
+_COLUMN = {name: i for i, name in enumerate(METRICS)}
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,7 @@ def _run_block(keys, logp0, u, true, proxy, v, cfg: TrainConfig) -> jax.Array:
     def step(theta, t):
         pi, logpi, lse = policy(theta)
         row = _metrics(pi, logpi, logp0, x)
-        rbar, kl = row[:, 0], row[:, 4]
+        rbar, kl = row[:, _COLUMN["proxy_reward"]], row[:, _COLUMN["kl"]]
         if cfg.algo == "exact":
             theta = _exact_update(theta, pi, logpi, logp0, proxy, rbar, kl, cfg, _lr_at(t, cfg))
         else:
