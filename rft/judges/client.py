@@ -313,6 +313,8 @@ class ChatClient:
     def _io_loop(self) -> _IOLoop:
         with self._io_lock:
             if self._io is None or self._io.pid != os.getpid():
+                if self._finalizer is not None:
+                    self._finalizer.detach()  # forked: that loop (and its sockets) belongs to the parent
                 self._io = _IOLoop(*self._make_sdk(), self.config.max_concurrency)
                 # a client dropped without close() still frees its thread and connections
                 self._finalizer = weakref.finalize(self, self._io.stop)
