@@ -1,4 +1,4 @@
-"""DESIGN.md's dependency rules, checked in fresh interpreters."""
+"""The dependency rules of docs/ARCHITECTURE.md, checked in fresh interpreters."""
 
 import subprocess
 import sys
