@@ -41,43 +41,25 @@ class Timed:
         return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--task", default=None)
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--out", default=None, help="write the result JSON here")
-    a = ap.parse_args(argv)
+def _assets(task_dir, model_dir, tmp: Path) -> tuple[Path, Path]:
+    """The given task and model, or a small task and a nano model built in ``tmp`` (a few minutes)."""
+    from rft.tasks.triage import TriageConfig, build_task
 
-    import torch
-    from transformers import TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    from rewards.verify import RuleVerifier
-    from rft.reward import GoldReward, RubricReward
-    from rft.tasks.triage import TriageConfig, build_task, load_task
-    from rft.tinylm import load_tinylm
-
-    if not torch.cuda.is_available():
-        torch.set_num_threads(1)
-    tmp = Path(tempfile.mkdtemp(prefix="bench_rft_"))
-    task_dir, model_dir = a.task, a.model
     if task_dir is None:
         task_dir = tmp / "task"
         build_task(TriageConfig(n_prompts=24, n_eval=4, corpus_per_case=80, refine_modes=()), task_dir, progress=False)
     if model_dir is None:
-        from rft.pretrain import pretrain_on_task
+        from rft.pretrain import TaskPretrainConfig, pretrain_on_task
 
         model_dir = tmp / "lm"
-        pretrain_on_task(
-            str(task_dir), str(model_dir), size="nano", epochs=3, eval_cases=2, eval_samples=2, progress=False
-        )
-    task = load_task(task_dir)
-    ds = task.dataset("train", "initial")
-    _, tok = load_tinylm(model_dir)
-    verifier = RuleVerifier()
-    reward = Timed(RubricReward(verifier, name="proxy_initial", monitors=(GoldReward(verifier),)))
+        cfg = TaskPretrainConfig(size="nano", epochs=3, eval_cases=2, eval_samples=2)
+        pretrain_on_task(task_dir, model_dir, cfg, progress=False)
+    return Path(task_dir), Path(model_dir)
+
+
+def _step_timer():
+    """A trainer callback that records the wall time of every optimizer step (begin to end)."""
+    from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self):
@@ -90,10 +72,36 @@ def main(argv=None) -> int:
         def on_step_end(self, args, state, control, **kw):
             self.times.append(time.perf_counter() - self._t)
 
-    timer = StepTimer()
+    return StepTimer()
+
+
+def _reset_after_warmup(reward: Timed, warmup: int):
+    """A callback that zeroes the reward's counters once the warm-up steps are done."""
+    from transformers import TrainerCallback
+
+    class Reset(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == warmup:
+                reward.seconds, reward.calls, reward.completions = 0.0, 0, 0
+
+    return Reset()
+
+
+def _grpo_run(task, model_dir: Path, out: Path, steps: int, warmup: int) -> tuple[Timed, list[float]]:
+    """GRPO with the timed rubric reward: (the timed reward, step seconds of every step)."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rewards.verify import RuleVerifier
+    from rft.reward import GoldReward, RubricReward
+    from rft.tinylm import load_tinylm
+
+    _, tok = load_tinylm(model_dir)
+    verifier = RuleVerifier()
+    reward = Timed(RubricReward(verifier, name="proxy_initial", monitors=(GoldReward(verifier),)))
+    timer = _step_timer()
     cfg = GRPOConfig(
-        output_dir=str(tmp / "run"),
-        max_steps=a.steps + a.warmup,
+        output_dir=str(out),
+        max_steps=steps + warmup,
         per_device_train_batch_size=16,
         num_generations=8,
         max_completion_length=64,
@@ -107,38 +115,60 @@ def main(argv=None) -> int:
         disable_tqdm=True,
         model_init_kwargs={"dtype": "float32"},
     )
+    ds = task.dataset("train", "initial")
     trainer = GRPOTrainer(
         model=str(model_dir), reward_funcs=[reward], args=cfg, train_dataset=ds, processing_class=tok, callbacks=[timer]
     )
-
-    # reward time per step, excluding warm-up: reset the counters once the warm-up steps are done
-    class Reset(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == a.warmup:
-                reward.seconds, reward.calls, reward.completions = 0.0, 0, 0
-
-    trainer.add_callback(Reset())
+    trainer.add_callback(_reset_after_warmup(reward, warmup))
     trainer.train()
-    step_s = sum(timer.times[a.warmup :])
-    share = reward.seconds / step_s
+    return reward, timer.times
 
-    # the reward alone on 128 completions (no trainer around it)
+
+def _reward_alone(task, model_dir: Path, n: int = 128, reps: int = 20) -> float:
+    """Seconds per completion of the rubric reward alone (no trainer) on ``n`` completions, ``reps`` times."""
+    from rewards.verify import RuleVerifier
+    from rft.reward import RubricReward
+
     rows = task.rows("train", "initial")[:8]
-    texts = json.loads((Path(model_dir) / "samples.json").read_text())[0]["samples"] or ["x"]
-    comps = [texts[i % len(texts)] for i in range(128)]
-    prompts = [rows[i % len(rows)]["prompt"] for i in range(128)]
-    rub_col = [rows[i % len(rows)]["rubric"] for i in range(128)]
+    texts = json.loads((model_dir / "samples.json").read_text())[0]["samples"] or ["x"]
+    comps = [texts[i % len(texts)] for i in range(n)]
+    prompts = [rows[i % len(rows)]["prompt"] for i in range(n)]
+    rub_col = [rows[i % len(rows)]["rubric"] for i in range(n)]
     rr = RubricReward(RuleVerifier(), name="r")
     rr(prompts=prompts, completions=comps, rubric=rub_col)  # warm the parse and compile caches
     t0 = time.perf_counter()
-    for _ in range(20):
+    for _ in range(reps):
         rr(prompts=prompts, completions=comps, rubric=rub_col)
-    per_completion = (time.perf_counter() - t0) / (20 * 128)
+    return (time.perf_counter() - t0) / (reps * n)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--task", default=None)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--out", default=None, help="write the result JSON here")
+    a = ap.parse_args(argv)
+
+    import torch
+
+    from rft.tasks.triage import load_task
+
+    if not torch.cuda.is_available():
+        torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_rft_"))
+    task_dir, model_dir = _assets(a.task, a.model, tmp)
+    task = load_task(task_dir)
+    reward, times = _grpo_run(task, model_dir, tmp / "run", a.steps, a.warmup)
+    step_s = sum(times[a.warmup :])
+    share = reward.seconds / step_s
+    per_completion = _reward_alone(task, model_dir)
     res = {
         "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "steps_timed": len(timer.times) - a.warmup,
+        "steps_timed": len(times) - a.warmup,
         "step_seconds_total": step_s,
-        "step_seconds_mean": step_s / max(1, len(timer.times) - a.warmup),
+        "step_seconds_mean": step_s / max(1, len(times) - a.warmup),
         "reward_seconds_total": reward.seconds,
         "reward_calls": reward.calls,
         "completions_scored": reward.completions,

@@ -73,8 +73,6 @@ for proxy in initial refined; do
 done
 stamp "collect + plot"
 chase rft collect --run initial="$WORK/grpo-initial" --run refined="$WORK/grpo-refined" --model "$WORK/tinylm" \
-  --json "$OUT/rft_gpu_metrics.json" --csv "$OUT/rft_gpu_metrics.csv" | tee -a "$LOG"
-chase rft plot --run initial="$WORK/grpo-initial" --run refined="$WORK/grpo-refined" --out "$OUT" \
-  --stem rft_gpu_curves --title "GRPO on the triage task ($([ $TINY = 1 ] && echo 'tiny, CPU' || echo GPU))" \
+  --out "$OUT" --stem rft_gpu --title "GRPO on the triage task ($([ $TINY = 1 ] && echo 'tiny, CPU' || echo GPU))" \
   | tee -a "$LOG"
 stamp "done"

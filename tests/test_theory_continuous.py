@@ -122,7 +122,7 @@ def test_kl_is_the_same_for_every_rearrangement(qmap, t, n):
 
 @pytest.mark.parametrize("t", [1e-3, 0.5, 1.0, 7.0, 30.0, 200.0])
 def test_theorem1_kl_matches_the_printed_formula(t):
-    # docs/theory.md section 1: KL = ((1/b - 1) e^{1/b} + 1)/(e^{1/b} - 1) - log b - log(e^{1/b} - 1), safe to evaluate here
+    # docs/theory.md section 1: KL = ((1/b - 1) e^{1/b} + 1)/(e^{1/b} - 1) - log b - log(e^{1/b} - 1), safe here
     e = math.exp(t)
     printed = ((t - 1) * e + 1) / (e - 1) + math.log(t) - math.log(e - 1)
     assert float(C.theorem1_kl(1.0 / t)) == pytest.approx(printed, abs=1e-9)

@@ -12,6 +12,10 @@ lossless both ways (:func:`rubric_to_sim`), which lets the world's ``SimProposer
 Exactness (tested): for a rendered response ``render(case, x)``, :func:`detect` recovers ``x`` exactly, and the
 gold text rubric scored by ``RuleVerifier`` equals ``RubricWorld.gold(x)``.
 
+Modules: ``rft.tasks.triage_cases`` (conditions, cases, property names), ``rft.tasks.triage_text`` (checks,
+rubric translation, detection, rendering, :class:`TextProposer`) and this one (the task on disk and how it is
+built); everything is importable from here.
+
 On disk (``build_task``): ``task.json`` (world config, cases, and per case the rubrics ``initial``, ``gold``
 and ``refined:<pool mode>``, plus the base model's inclusion probabilities), ``corpus.jsonl`` (base-model
 responses rendered as text: the tiny LM's pretraining corpus, so its output distribution is the base
@@ -22,21 +26,53 @@ policy), ``refine-<mode>.jsonl`` (the refinement logs, resumable) and ``bt-{on,o
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from rewards.formats import load_rubrics
 from rewards.io import read_jsonl, write_json, write_jsonl
-from rewards.rubric import Criterion, Rubric
+from rewards.rubric import Rubric
 from rewards.verify import RuleVerifier
+from rft.tasks.triage_cases import (
+    CONDITIONS,
+    HEADER_REGEX,
+    HEDGE_MARKERS,
+    LONG_MARKERS,
+    PADDING_MARKERS,
+    PROPERTY_NAMES,
+    SIGN,
+    SIGNATURE,
+    Case,
+    Condition,
+    M,
+    make_cases,
+)
+from rft.tasks.triage_text import (
+    TextProposer,
+    criterion_to_sim,
+    criterion_to_text,
+    detect,
+    featurize,
+    property_check,
+    render,
+    rubric_to_sim,
+    rubric_to_text,
+    union_check,
+)
 
-__all__ = [
+__all__ = [  # the task's whole surface, importable from here (the parts live in triage_cases, triage_text)
     "CONDITIONS",
+    "HEADER_REGEX",
+    "HEDGE_MARKERS",
+    "LONG_MARKERS",
+    "M",
+    "PADDING_MARKERS",
+    "PROPERTY_NAMES",
+    "SIGN",
+    "SIGNATURE",
     "Case",
     "Condition",
     "PromptBT",
@@ -45,6 +81,8 @@ __all__ = [
     "TextProposer",
     "TriageConfig",
     "build_task",
+    "criterion_to_sim",
+    "criterion_to_text",
     "detect",
     "featurize",
     "load_task",
@@ -53,433 +91,8 @@ __all__ = [
     "render",
     "rubric_to_sim",
     "rubric_to_text",
+    "union_check",
 ]
-
-# Property names of sim.rubric_world.PROPERTIES, in order (checked against the world at import time of
-# build_task, so a change there fails loudly rather than mis-rendering).
-PROPERTY_NAMES: tuple[str, ...] = (
-    "key_symptom",
-    "diagnosis",
-    "first_line_treatment",
-    "urgency",
-    "decisive_test",
-    "dangerous_differential",
-    "risk_modifier",
-    "hedged_diagnosis",
-    "unsafe_advice",
-    "padding",
-    "markdown_headers",
-    "signature_phrase",
-    "long",
-)
-M = len(PROPERTY_NAMES)
-SIGN = np.array([1, 1, 1, 1, 1, 1, 1, -1, -1, -1, 0, 0, 0], dtype=np.int8)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A clinical scenario. Every phrase is specific to it; no phrase of one field occurs in another field of
-    the same condition (tested), so each property's check fires only on its own sentence."""
-
-    name: str
-    symptom: str
-    diagnosis: str
-    treatment: str
-    urgency: str
-    test: str
-    differential: str
-    risk: str
-    modification: str
-    unsafe: str
-    distractors: tuple[str, str, str]
-    sex: str | None = None  # set when the risk factor implies it
-    max_age: int = 80  # exclusive; lower for pregnancy-related risk factors
-
-
-CONDITIONS: tuple[Condition, ...] = (
-    Condition(
-        "cvst",
-        "severe headache",
-        "cerebral venous sinus thrombosis",
-        "anticoagulation with heparin",
-        "in the emergency department now",
-        "urgent MRI with venography",
-        "subarachnoid hemorrhage",
-        "oral contraceptive use",
-        "stop the oral contraceptive",
-        "take aspirin and sleep it off",
-        ("tension headache", "sinusitis", "eye strain"),
-        "woman",
-        45,
-    ),
-    Condition(
-        "pe",
-        "sudden shortness of breath",
-        "pulmonary embolism",
-        "anticoagulation with apixaban",
-        "in the emergency department now",
-        "CT pulmonary angiography",
-        "acute coronary syndrome",
-        "recent long flight",
-        "add compression stockings",
-        "use an inhaler and wait a week",
-        ("anxiety", "asthma", "a chest cold"),
-    ),
-    Condition(
-        "appendicitis",
-        "right lower abdominal pain",
-        "acute appendicitis",
-        "surgical removal of the appendix",
-        "within a few hours",
-        "CT scan of the abdomen",
-        "ectopic pregnancy",
-        "possible pregnancy",
-        "check a pregnancy test first",
-        "eat light meals and use a heating pad",
-        ("gas pain", "constipation", "food poisoning"),
-        "woman",
-        45,
-    ),
-    Condition(
-        "pneumonia",
-        "productive cough with fever",
-        "community acquired pneumonia",
-        "oral amoxicillin",
-        "within one day",
-        "chest x-ray",
-        "pulmonary tuberculosis",
-        "penicillin allergy",
-        "use doxycycline instead",
-        "finish old leftover pills from a friend",
-        ("bronchitis", "a viral cold", "allergies"),
-    ),
-    Condition(
-        "pyelo",
-        "flank pain with burning urination",
-        "acute pyelonephritis",
-        "oral ciprofloxacin",
-        "within one day",
-        "urine culture",
-        "kidney stone with obstruction",
-        "current pregnancy",
-        "give ceftriaxone instead",
-        "drink cranberry juice only",
-        ("muscle strain", "bladder irritation", "dehydration"),
-        "woman",
-        45,
-    ),
-    Condition(
-        "dka",
-        "vomiting with extreme thirst",
-        "diabetic ketoacidosis",
-        "intravenous fluids and insulin",
-        "in the emergency department now",
-        "blood ketone and blood gas test",
-        "severe sepsis",
-        "SGLT2 inhibitor use",
-        "stop the SGLT2 inhibitor",
-        "skip insulin until eating again",
-        ("stomach flu", "gastritis", "a migraine"),
-    ),
-    Condition(
-        "gca",
-        "new temple pain with jaw pain",
-        "giant cell arteritis",
-        "high dose prednisone",
-        "within a few hours",
-        "temporal artery biopsy",
-        "transient ischemic attack",
-        "type 2 diabetes",
-        "monitor blood sugar on steroids",
-        "wait a month before any treatment",
-        ("dental pain", "jaw arthritis", "trigeminal neuralgia"),
-    ),
-    Condition(
-        "meningitis",
-        "fever with stiff neck",
-        "bacterial meningitis",
-        "intravenous ceftriaxone",
-        "in the emergency department now",
-        "lumbar puncture",
-        "brain abscess",
-        "kidney disease",
-        "adjust the antibiotic dose for kidney function",
-        "take ibuprofen and rest for two days",
-        ("neck strain", "influenza", "a sinus infection"),
-    ),
-)
-
-# Fixed marker phrases of the properties that do not depend on the case (each paraphrase contains one).
-HEDGE_MARKERS = ("hard to say", "many possibilities", "cannot be sure which")
-PADDING_MARKERS = ("everyone is different", "take care of yourself", "many factors can play a role")
-LONG_MARKERS = ("to elaborate", "in more detail", "expanding on this")
-SIGNATURE = "Stay safe and informed!"
-HEADER_REGEX = r"(?m)^## \w"
-
-
-@dataclass(frozen=True)
-class Case:
-    """One prompt: a world prompt index with its condition and patient details. ``prompt`` is the user turn."""
-
-    case_id: int
-    condition: str
-    age: int
-    sex: str
-    prompt: str
-
-    @property
-    def cond(self) -> Condition:
-        return _COND[self.condition]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Case:
-        return cls(int(d["case_id"]), d["condition"], int(d["age"]), d["sex"], d["prompt"])
-
-
-_COND = {c.name: c for c in CONDITIONS}
-
-
-def make_cases(n: int, seed: int) -> list[Case]:
-    """``n`` cases; case p has condition ``p % len(CONDITIONS)`` and a seeded age and sex."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for p in range(n):
-        c = CONDITIONS[p % len(CONDITIONS)]
-        age = 22 + int(rng.integers(0, 58)) % (c.max_age - 22)
-        u = rng.random()  # drawn for every case: the same seed gives the same ages whatever the conditions
-        sex = c.sex or ("woman" if u < 0.5 else "man")
-        prompt = (
-            f"Case {p:03d}. A {age}-year-old {sex} with {c.risk} reports {c.symptom}. What is your assessment and plan?"
-        )
-        out.append(Case(p, c.name, age, sex, prompt))
-    return out
-
-
-# ------------------------------------------------------------------------------------------------ checks
-def property_check(k: int, case: Case) -> dict:
-    """The text check (RuleVerifier spec, without negation) that is YES iff a response has property k."""
-    c = case.cond
-    name = PROPERTY_NAMES[k]
-    phrases = {
-        "key_symptom": [c.symptom],
-        "diagnosis": [c.diagnosis],
-        "first_line_treatment": [c.treatment],
-        "urgency": [c.urgency],
-        "decisive_test": [c.test],
-        "dangerous_differential": [c.differential],
-        "risk_modifier": [c.modification],
-        "hedged_diagnosis": list(HEDGE_MARKERS),
-        "unsafe_advice": [c.unsafe],
-        "padding": list(PADDING_MARKERS),
-        "signature_phrase": [SIGNATURE.rstrip("!")],
-        "long": list(LONG_MARKERS),
-    }
-    if name == "markdown_headers":
-        return {"regex": HEADER_REGEX}
-    return {"any": phrases[name]}
-
-
-def _phrase_regex(p: str) -> str:
-    # the same matching rule as RuleVerifier's phrases: whole words at word-character ends, any whitespace run
-    body = r"\s+".join(re.escape(w) for w in p.split())
-    left = r"(?<!\w)" if re.match(r"\w", p) else ""
-    right = r"(?!\w)" if re.search(r"\w$", p) else ""
-    return left + body + right
-
-
-def union_check(ks: Sequence[int], case: Case) -> dict:
-    """A check that is YES iff a response has at least one of properties ``ks``."""
-    specs = [property_check(k, case) for k in ks]
-    if all("any" in s for s in specs):
-        return {"any": [p for s in specs for p in s["any"]]}
-    parts = []
-    for s in specs:
-        parts += [s["regex"].replace("(?m)", "")] if "regex" in s else [_phrase_regex(p) for p in s["any"]]
-    return {"regex": "(?m)" + "|".join(f"(?:{x})" for x in parts)}
-
-
-_SIM_TAG = "sim="
-_PROP_TAG = "prop:"
-
-
-def _sim_props(check: dict) -> tuple[tuple[int, ...], bool]:
-    neg = bool(check.get("negate", False))
-    if "property" in check:
-        return (int(check["property"]),), neg
-    if "any_of" in check:
-        return tuple(sorted(int(k) for k in check["any_of"])), neg
-    raise ValueError(f"not a rubric-world check: {check!r}")
-
-
-def criterion_to_text(c: Criterion, case: Case) -> Criterion:
-    """Same text and weight; the sim check becomes a text check; tags gain ``prop:<names>`` (first, so it is
-    the logging key) and ``sim=<json>`` (for the way back)."""
-    if c.check is None:
-        return c
-    ks, neg = _sim_props(c.check)
-    check = property_check(ks[0], case) if len(ks) == 1 else union_check(ks, case)
-    if neg:
-        check = {**check, "negate": True}
-    tags = tuple(t for t in c.tags if not t.startswith((_SIM_TAG, _PROP_TAG)))
-    sim = _SIM_TAG + json.dumps(c.check, sort_keys=True, separators=(",", ":"))
-    return Criterion(c.text, c.weight, check, (_PROP_TAG + "|".join(PROPERTY_NAMES[k] for k in ks), *tags, sim))
-
-
-def criterion_to_sim(c: Criterion) -> Criterion:
-    """Inverse of :func:`criterion_to_text`."""
-    sims = [t for t in c.tags if t.startswith(_SIM_TAG)]
-    if not sims:
-        raise ValueError(f"criterion {c.text!r} carries no sim check tag")
-    tags = tuple(t for t in c.tags if not t.startswith((_SIM_TAG, _PROP_TAG)))
-    return Criterion(c.text, c.weight, json.loads(sims[0][len(_SIM_TAG) :]), tags)
-
-
-def rubric_to_text(rubric: Rubric, case: Case) -> Rubric:
-    return Rubric(tuple(criterion_to_text(c, case) for c in rubric.criteria), aggregate=rubric.aggregate)
-
-
-def rubric_to_sim(rubric: Rubric) -> Rubric:
-    return Rubric(tuple(criterion_to_sim(c) for c in rubric.criteria), aggregate=rubric.aggregate)
-
-
-def _detector_rubric(case: Case) -> Rubric:
-    return Rubric(tuple(Criterion(f"has {PROPERTY_NAMES[k]}", 1.0, property_check(k, case)) for k in range(M)))
-
-
-_VERIFIER = RuleVerifier()
-
-
-def detect(case: Case | dict, text: str) -> np.ndarray:
-    """(M,) int8: which properties the text has, by the same checks the rubrics use."""
-    case = Case.from_dict(case) if isinstance(case, dict) else case
-    return _VERIFIER.verify("", text, _detector_rubric(case)).astype(np.int8)
-
-
-def featurize(case: Case | dict, text: str | None) -> np.ndarray | None:
-    """BT features of a completion: its detected properties (None for a missing completion)."""
-    return None if text is None else detect(case, text).astype(np.float64)
-
-
-# ------------------------------------------------------------------------------------------------ rendering
-def _pron(case: Case) -> tuple[str, str]:
-    return ("she", "her") if case.sex == "woman" else ("he", "his")
-
-
-def _sentences(case: Case) -> dict[str, list[str]]:
-    c = case.cond
-    he, his = _pron(case)
-    a, b, d = c.distractors
-    return {
-        "key_symptom": [
-            f"The key symptom is {c.symptom}.",
-            f"The main complaint is {c.symptom}.",
-            f"Most important is the {c.symptom}.",
-        ],
-        "diagnosis": [
-            f"The most likely diagnosis is {c.diagnosis}.",
-            f"This is {c.diagnosis}.",
-            f"I believe this is {c.diagnosis}.",
-        ],
-        "first_line_treatment": [
-            f"Start {c.treatment}.",
-            f"First-line treatment is {c.treatment}.",
-            f"Treat with {c.treatment}.",
-        ],
-        "urgency": [
-            f"The patient should be seen {c.urgency}.",
-            f"Seek care {c.urgency}.",
-            f"{he.capitalize()} needs care {c.urgency}.",
-        ],
-        "decisive_test": [
-            f"Order {c.test} to confirm.",
-            f"The decisive test is {c.test}.",
-            f"Confirm it with {c.test}.",
-        ],
-        "dangerous_differential": [
-            f"Rule out {c.differential}.",
-            f"Be sure to exclude {c.differential}.",
-            f"{c.differential.capitalize()} must be ruled out.",
-        ],
-        "risk_modifier": [
-            f"Because of the {c.risk}, {c.modification}.",
-            f"Given {his} {c.risk}, {c.modification}.",
-            f"With {c.risk} in mind, {c.modification}.",
-        ],
-        "hedged_diagnosis": [
-            f"It could be {a}, {b} or {d}; it is hard to say.",
-            f"There are many possibilities, such as {a} or {b}.",
-            f"I cannot be sure which: {a}, {b} or {d}.",
-        ],
-        "unsafe_advice": [f"It is fine to {c.unsafe}.", f"For now just {c.unsafe}.", f"Simply {c.unsafe}."],
-        "padding": [
-            "Remember that everyone is different.",
-            "Always take care of yourself.",
-            "Many factors can play a role in health.",
-        ],
-        "long": [
-            f"To elaborate, at age {case.age} every detail of the history and examination deserves a careful look.",
-            f"In more detail, a {case.age}-year-old with {c.risk} needs a complete review of all symptoms "
-            "and medicines.",
-            f"Expanding on this, the full picture matters: onset, course, other complaints and {his} general health.",
-        ],
-        "signature_phrase": [SIGNATURE],
-    }
-
-
-_OPENERS = ("Here is my assessment.", "Thanks for the details.", "Let me summarize.")
-_ASSESS = ("key_symptom", "diagnosis", "hedged_diagnosis", "dangerous_differential", "decisive_test")
-_PLAN = ("first_line_treatment", "risk_modifier", "unsafe_advice", "urgency", "padding", "long")
-
-
-def render(case: Case, x: Sequence[int], rng: np.random.Generator) -> str:
-    """Text of a response with properties ``x`` (M,) for ``case``; paraphrases and an optional neutral opener
-    are drawn from ``rng``. Headers (``## Assessment`` / ``## Plan``) start lines; otherwise one paragraph."""
-    x = [int(v) for v in x]
-    if len(x) != M:
-        raise ValueError(f"render: response has {len(x)} properties, expected {M}")
-    s = _sentences(case)
-    pick = {n: s[n][int(rng.integers(len(s[n])))] for n in s}
-    idx = {n: i for i, n in enumerate(PROPERTY_NAMES)}
-    opener = _OPENERS[int(rng.integers(len(_OPENERS)))] if rng.random() < 0.5 else None
-    assess = [pick[n] for n in _ASSESS if x[idx[n]]]
-    plan = [pick[n] for n in _PLAN if x[idx[n]]]
-    if x[idx["long"]]:  # long answers elaborate twice
-        others = [t for t in s["long"] if t != pick["long"]]
-        plan.append(others[int(rng.integers(len(others)))])
-    tail = [SIGNATURE] if x[idx["signature_phrase"]] else []
-    if x[idx["markdown_headers"]]:
-        parts = (
-            ([opener] if opener else [])
-            + ["## Assessment", " ".join(assess) or "See below.", "## Plan", " ".join(plan) or "Follow up as needed."]
-            + tail
-        )
-        return "\n".join(p for p in parts if p)
-    body = ([opener] if opener else []) + assess + plan + tail
-    return " ".join(body) if body else "No further comment."
-
-
-# ------------------------------------------------------------------------------------------------ proposer
-class TextProposer:
-    """The world's ``SimProposer`` driving refinement on text: the two responses' properties are read off the
-    text (:func:`detect`), the text rubric is translated back to sim checks, the sim proposer edits it, and the
-    result is rendered as a text rubric again. A :class:`rewards.refine.Proposer`."""
-
-    def __init__(self, sim_proposer, world, cases: Sequence[Case]):
-        self.sim = sim_proposer
-        self.world = world
-        self.cases = {c.prompt: c for c in cases}
-        self.name = f"text-{sim_proposer.name}"
-
-    def propose(self, prompt: str, rubric: Rubric, response_a: Any, response_b: Any) -> Rubric:
-        case = self.cases[prompt]
-        a, b = detect(case, response_a), detect(case, response_b)
-        new = self.sim.propose(
-            self.world.prompts[case.case_id], rubric_to_sim(rubric), tuple(a.tolist()), tuple(b.tolist())
-        )
-        return rubric_to_text(new, case)
 
 
 # ------------------------------------------------------------------------------------------------ the task
@@ -487,10 +100,12 @@ class TextProposer:
 class TriageConfig:
     """How ``chase rft build-task`` builds the task.
 
-    seed: world key and every sampling seed; n_prompts: cases (world prompts); n_eval: held-out cases (the
-    last ones; their conditions all appear in training too); corpus_per_case: base-model responses per case in
-    the pretraining corpus; refine_modes: pool modes (rewards.refine.POOL_MODES) to build refined rubrics for;
-    bt_pairs: response pairs per case and kind to fit the Bradley-Terry proxies on (sim.bt).
+    seed:            world key and every sampling seed.
+    n_prompts:       cases (world prompts).
+    n_eval:          held-out cases (the last ones; their conditions all appear in training too).
+    corpus_per_case: base-model responses per case in the pretraining corpus.
+    refine_modes:    pool modes (rewards.refine.POOL_MODES) to build refined rubrics for; empty for none.
+    bt_pairs:        response pairs per case and kind to fit the Bradley-Terry proxies on (sim.bt).
     """
 
     seed: int = 0
@@ -648,20 +263,35 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
     """Draw the world, render cases, translate rubrics, refine them on text pools, write the corpus and a BT
     proxy. Resumable: refinement logs are replayed; finished files are rebuilt identically (same seed)."""
     import jax
-    from tqdm.auto import tqdm
 
-    from rewards.refine import POOL_MODES, RefineConfig, refine
     from sim import rubric_world as rw
 
     names = tuple(p.name for p in rw.PROPERTIES)
     if names != PROPERTY_NAMES or tuple(rw.SIGN.tolist()) != tuple(SIGN.tolist()):
-        raise RuntimeError(f"sim.rubric_world properties changed: {names}; update rft/tasks/triage.py")
+        raise RuntimeError(f"sim.rubric_world properties changed: {names}; update rft/tasks/triage_cases.py")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     key = jax.random.key(cfg.seed)
     k_world, k_corpus, k_pools, k_bt = jax.random.split(key, 4)
     world = rw.make_world(k_world, rw.WorldConfig(n_prompts=cfg.n_prompts))
     cases = make_cases(cfg.n_prompts, cfg.seed)
+    records = _records(cfg, world, cases)
+    refine_stats = _refine_rubrics(cfg, world, cases, records, k_pools, out)
+    n_corpus = _write_corpus(cfg, world, cases, k_corpus, out, progress)
+    _fit_bt_proxies(cfg, world, k_bt, out)
+    meta = {
+        "config": asdict(cfg),
+        "world_config": asdict(world.config),
+        "property_names": list(PROPERTY_NAMES),
+        "refine_status": refine_stats,
+        "n_corpus": n_corpus,
+    }
+    write_json(out / "task.json", {"meta": meta, "records": [r.to_json() for r in records]})
+    return Task(out, records, meta)
+
+
+def _records(cfg: TriageConfig, world, cases: list[Case]) -> list[TaskRecord]:
+    """One record per case: split, the world's initial and gold rubrics as text, the base inclusion rates."""
     base = world.probs("base")
     records = []
     for p, case in enumerate(cases):
@@ -671,6 +301,16 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
             "gold": rubric_to_text(world.gold_rubrics[p], case),
         }
         records.append(TaskRecord(case, split, rubs, [round(float(v), 6) for v in base[p]]))
+    return records
+
+
+def _refine_rubrics(cfg: TriageConfig, world, cases: list[Case], records: list[TaskRecord], k_pools, out: Path):
+    """Refine the initial rubrics on text pools of each mode in ``cfg.refine_modes``; adds ``refined:<mode>`` to
+    every record and returns the refinement status counts per mode."""
+    import jax
+
+    from rewards.refine import POOL_MODES, RefineConfig, refine
+    from sim import rubric_world as rw
 
     verifier = RuleVerifier()
     proposer = TextProposer(rw.SimProposer(world), world, cases)
@@ -697,8 +337,13 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
         for r, new in zip(records, res.rubrics, strict=True):
             r.rubrics[f"refined:{mode}"] = new
         refine_stats[mode] = res.status_counts()
+    return refine_stats
 
-    # pretraining corpus: base-model responses rendered as text
+
+def _write_corpus(cfg: TriageConfig, world, cases: list[Case], k_corpus, out: Path, progress: bool) -> int:
+    """The pretraining corpus: base-model responses rendered as text, shuffled (``corpus.jsonl``)."""
+    from tqdm.auto import tqdm
+
     x = world.sample("base", k_corpus, cfg.corpus_per_case)  # (P, n, M)
     rng = np.random.default_rng([cfg.seed, 23])
     rows = []
@@ -714,23 +359,18 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
             )
     order = np.random.default_rng([cfg.seed, 29]).permutation(len(rows))
     write_jsonl(out / "corpus.jsonl", [rows[i] for i in order])
+    return len(rows)
 
-    # Bradley-Terry proxies (sim.bt) on on-policy, off-policy-great and both kinds of pairs: the paper's
-    # Table 6 conditions. Perfect perception: the text featurizer (detect) reads properties exactly, so the
-    # model is trained on exactly what it will see when scoring the policy's text.
+
+def _fit_bt_proxies(cfg: TriageConfig, world, k_bt, out: Path) -> None:
+    """Bradley-Terry proxies (sim.bt) on on-policy, off-policy-great and both kinds of pairs: the paper's
+    Table 6 conditions. Perfect perception: the text featurizer (detect) reads properties exactly, so the
+    model is trained on exactly what it will see when scoring the policy's text."""
+    import jax
+
     from sim.bt import PAIR_KINDS, BTConfig, bt_pairs, fit_bt
 
     bt_cfg = BTConfig.perfect_perception(pairs_per_prompt=cfg.bt_pairs)
     for i, kind in enumerate(PAIR_KINDS):
         w = fit_bt(bt_pairs(world, jax.random.fold_in(k_bt, i), kind, bt_cfg), cfg.n_prompts, bt_cfg)
         PromptBT(np.asarray(w, dtype=np.float64), kind).save(out / f"bt-{kind}.json")
-
-    meta = {
-        "config": asdict(cfg),
-        "world_config": asdict(world.config),
-        "property_names": list(PROPERTY_NAMES),
-        "refine_status": refine_stats,
-        "n_corpus": len(rows),
-    }
-    write_json(out / "task.json", {"meta": meta, "records": [r.to_json() for r in records]})
-    return Task(out, records, meta)
