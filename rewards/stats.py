@@ -123,7 +123,8 @@ class CurveSummary(NamedTuple):
     drop_after_peak: ``peak - final`` (>= 0).
     start:      the raw (unsmoothed) first value.
     lost_fraction_of_gain: ``(peak - final) / (peak - start)``: the share of the gain over the start given back
-                after the peak (the denominator is floored at 1e-12).
+                after the peak; NaN where the curve never rises above its start (no gain, so no fraction of
+                it: a huge ratio from a near-zero denominator would be noise, not a finding).
     """
 
     peak_step: np.ndarray
@@ -154,8 +155,14 @@ def summarize_curve(curve, smooth: int = 1, steps=None) -> CurveSummary:
         final=final,
         drop_after_peak=peak - final,
         start=start,
-        lost_fraction_of_gain=(peak - final) / np.maximum(peak - start, 1e-12),
+        lost_fraction_of_gain=_lost_fraction(peak, final, start),
     )
+
+
+def _lost_fraction(peak, final, start) -> np.ndarray:
+    gain = np.asarray(peak - start, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gain > 1e-12, (peak - final) / np.maximum(gain, 1e-12), np.nan)
 
 
 def bootstrap_indices(rng: np.random.Generator, n: int, n_boot: int, chunk: int = 2_000_000) -> Iterator[np.ndarray]:

@@ -66,6 +66,12 @@ def test_summarize_curve_names_and_values():
     np.testing.assert_array_equal(steps, [20, 40])
 
 
+def test_lost_fraction_is_nan_without_a_gain():
+    s = summarize_curve(np.array([[0.5, 0.4, 0.3], [0.5, 0.5, 0.5], [0.2, 0.6, 0.4]]))
+    assert np.isnan(s.lost_fraction_of_gain[:2]).all() and s.lost_fraction_of_gain[2] == pytest.approx(0.5)
+    np.testing.assert_allclose(s.drop_after_peak, [0.2, 0.0, 0.2])
+
+
 def test_summarize_curve_smooths_peak_and_final_but_not_start():
     curve = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.3])
     s = summarize_curve(curve, smooth=3)
