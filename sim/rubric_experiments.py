@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats
 
 from rewards.diagnostics import estimate_h, pair_accuracy
-from rewards.refine import POOL_MODES, RefineConfig, refine
+from rewards.refine import RefineConfig, refine
 from rewards.rubric import Rubric
 from rewards.stats import moving_average
 from sim.bt import PAIR_KINDS, STYLE_MASK, BTConfig, BTPairs, bt_pairs, bt_proxy, fit_bt_many
@@ -47,13 +47,13 @@ from sim.rubric_world import (
     VerifierConfig,
     WorldConfig,
     make_world,
+    sample_pool,
 )
 
 __all__ = [
     "RUBRIC_CONDITIONS",
     "ExperimentConfig",
     "SeedRubrics",
-    "build_pools",
     "refine_world",
     "table2_seed",
     "run",
@@ -129,20 +129,6 @@ class SeedRubrics:
     refine_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def build_pools(world: RubricWorld, mode: str, key: jax.Array) -> list[list[tuple[int, ...]]]:
-    """Candidate pools (P lists of responses) for one of ``rewards.refine.POOL_MODES``."""
-    m = POOL_MODES[mode]
-    if m.source == "diverse":
-        x = world.sample_diverse(key)
-        if x.shape[1] < m.pool_size:
-            reps = math.ceil(m.pool_size / x.shape[1])
-            x = np.concatenate([world.sample_diverse(jax.random.fold_in(key, r)) for r in range(reps)], axis=1)
-        x = x[:, : m.pool_size]
-    else:
-        x = world.sample(m.source, key, m.pool_size)
-    return [[tuple(int(v) for v in r) for r in pool] for pool in x]
-
-
 def _edit_counts(result) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for it in result.iterations:
@@ -165,7 +151,9 @@ def refine_world(
     rubrics: dict[str, tuple[Rubric, ...]] = {"initial": world.initial_rubrics}
     stats_: dict[str, dict[str, Any]] = {}
     for i, mode in enumerate(RUBRIC_CONDITIONS[1:]):
-        pools = build_pools(world, mode, jax.random.fold_in(key, i))
+        pools = [
+            [tuple(int(v) for v in r) for r in pool] for pool in sample_pool(world, mode, jax.random.fold_in(key, i))
+        ]
         log = None if log_dir is None else log_dir / f"{mode}.jsonl"
         res = refine(
             world.prompts,

@@ -649,7 +649,7 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
     import jax
     from tqdm.auto import tqdm
 
-    from rewards.refine import POOL_MODES, RefineConfig, refine
+    from rewards.refine import RefineConfig, refine
     from sim import rubric_world as rw
 
     names = tuple(p.name for p in rw.PROPERTIES)
@@ -676,12 +676,7 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
     prompts = [c.prompt for c in cases]
     refine_stats = {}
     for mi, mode in enumerate(cfg.refine_modes):
-        pm = POOL_MODES[mode]
-        kk = jax.random.fold_in(k_pools, mi)
-        if pm.source == "diverse":
-            props = world.sample_diverse(kk)[:, : pm.pool_size]
-        else:
-            props = world.sample(pm.source, kk, pm.pool_size)
+        props = rw.sample_pool(world, mode, jax.random.fold_in(k_pools, mi))
         rng = np.random.default_rng([cfg.seed, 17, mi])
         pools = [[render(cases[p], props[p, j], rng) for j in range(props.shape[1])] for p in range(cfg.n_prompts)]
         res = refine(
