@@ -11,16 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = [
-    "KINDS",
-    "M",
-    "PROPERTIES",
-    "PROPERTY_INDEX",
-    "SIGN",
-    "WRITER_CRITERIA",
-    "Property",
-    "WriterCriterion",
-]
+__all__ = ["KINDS", "M", "PROPERTIES", "PROPERTY_INDEX", "SIGN", "WRITER_CRITERIA", "Property", "WriterCriterion"]
 
 KINDS: tuple[str, ...] = ("fact", "tail_fact", "penalty", "style", "length")
 

@@ -19,11 +19,11 @@ __all__ = ["ProposerConfig", "SimProposer"]
 class ProposerConfig:
     """The simulated proposer.
 
-    misjudge      probability it believes the truly worse response of the pair is the better one; it then
-                  (a) credits the quality-neutral properties only the wrong winner has, by adding a criterion
-                  that rewards them, and (b) downweights criteria for the true winner's real advantages
-    notice        probability it notices a given property in which the pair differs (per property)
-    weight_noise  sd of the noise on its weight estimate (gold weight + noise, rounded, clipped to 1..3)
+    misjudge: probability it believes the truly worse response of the pair is the better one; it then
+        (a) credits the quality-neutral properties only the wrong winner has, by adding a criterion
+        that rewards them, and (b) downweights criteria for the true winner's real advantages
+    notice: probability it notices a given property in which the pair differs (per property)
+    weight_noise: sd of the noise on its weight estimate (gold weight + noise, rounded, clipped to 1..3)
     """
 
     misjudge: float = 0.15

@@ -140,6 +140,10 @@ class Halo:
 
     The Bradley-Terry model (:class:`sim.bt.BTConfig`) reads every property this way; the rubric verifier
     (:class:`VerifierConfig`) only its precise, non-negated criteria on those kinds. ``strength = 0``: none.
+
+    strength: probability that a styled response's absent property reads as present (0: no halo)
+    trigger: properties (names) that switch the halo on
+    kinds: kinds of property the halo acts on
     """
 
     strength: float = 0.0
@@ -187,13 +191,15 @@ class Halo:
 class VerifierConfig:
     """Error rates of the simulated verifier, by the kind of property a criterion checks.
 
-    fpr / fnr    P(YES | criterion truly not met) / P(NO | truly met) for precise criteria, per kind
-                 (for a penalty criterion "avoids X", a false positive = missing the penalty X)
-    coarse_fpr / coarse_fnr   the same for ``any_of`` criteria
-    jitter       sd of a log-normal per-criterion multiplier (criteria differ in how checkable they are)
-    max_rate     rates are clipped to [0, max_rate]
-    halo         :class:`Halo` on precise fact / tail-fact criteria (default: none). Off in every default
-                 experiment; docs/rubric_world_findings.md shows what one triggered by the signature line does
+    fpr: P(YES | criterion truly not met) for precise criteria, per kind (for a penalty criterion "avoids X",
+        a false positive = missing the penalty X)
+    fnr: P(NO | criterion truly met) for precise criteria, per kind
+    coarse_fpr: the false-positive rate of ``any_of`` criteria
+    coarse_fnr: the false-negative rate of ``any_of`` criteria
+    jitter: sd of a log-normal per-criterion multiplier (criteria differ in how checkable they are)
+    max_rate: rates are clipped to [0, max_rate]
+    halo: :class:`Halo` on precise fact / tail-fact criteria (default: none). Off in every default
+        experiment; docs/rubric_world_findings.md shows what one triggered by the signature line does
     """
 
     fpr: tuple[tuple[str, float], ...] = (

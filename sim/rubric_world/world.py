@@ -141,15 +141,18 @@ def diverse_profiles(n: int, rng: np.random.Generator, include_great: bool = Tru
 class WorldConfig:
     """How a rubric world is drawn (all randomness comes from the key given to :func:`make_world`).
 
-    n_prompts        P, prompts (cases) in the world
-    n_diverse        strong diverse models (the paper: 16); the first is the great model
-    prompt_sd        sd of a per-(prompt, property) logit shift shared by all models (some cases are harder)
-    model_sd         sd of a per-(model, prompt, property) logit jitter
-    fact_weights     gold weights a fact draws from (uniformly); likewise tail / penalty weights below
-    tail_weights, hedge_weights, unsafe_weights, padding_weights
-    writer_fact_prob the writer includes each common fact with this probability (at least one always)
-    writer_tail_prob ... and each tail fact with this (small) probability: the prompt rarely makes it obvious
-    writer_weight_noise  sd of the integer noise the writer adds to gold weights (then clipped to 1..3)
+    n_prompts: P, prompts (cases) in the world
+    n_diverse: strong diverse models (the paper: 16); the first is the great model
+    prompt_sd: sd of a per-(prompt, property) logit shift shared by all models (some cases are harder)
+    model_sd: sd of a per-(model, prompt, property) logit jitter
+    fact_weights: gold weights a fact draws from (uniformly)
+    tail_weights: gold weights a tail fact draws from
+    hedge_weights: gold weights of the hedging penalty
+    unsafe_weights: gold weights of the unsafe-advice penalty
+    padding_weights: gold weights of the padding penalty
+    writer_fact_prob: the writer includes each common fact with this probability (at least one always)
+    writer_tail_prob: ... and each tail fact with this (small) probability: the prompt rarely makes it obvious
+    writer_weight_noise: sd of the integer noise the writer adds to gold weights (then clipped to 1..3)
     """
 
     n_prompts: int = 64
