@@ -1,7 +1,9 @@
 """``chase``: one entry point, one sub-command per package.
 
-Sub-commands are imported lazily so that ``chase theory ...`` never imports torch or trl.
-Every sub-command module ``chase/<name>_cli.py`` exposes ``main(argv: list[str]) -> int | None``.
+Sub-commands are imported lazily so that ``chase theory ...`` never imports torch or trl. A table maps each
+name to ``(target, help)``; a target is ``"module"`` (its ``main(argv)``) or ``"module:function"``, called with
+the remaining arguments and returning an exit code (``None`` = 0). :func:`dispatch` is the one dispatcher of
+every command level (``chase``, ``chase sim``, ``chase repro``, ...), so every usage text looks alike.
 The glue lives here, not in the library packages, so that ``sim`` never imports ``theory`` and
 ``figures`` only ever sees result files.
 """
@@ -29,14 +31,15 @@ def _usage(prog: str, table: dict[str, tuple[str, str]], what: str) -> str:
 
 
 def dispatch(argv: list[str], table: dict[str, tuple[str, str]], prog: str, what: str) -> int:
-    """Run ``table[argv[0]]``'s module's ``main(argv[1:])`` (imported only now); usage on -h, 2 if unknown."""
+    """Run ``table[argv[0]]``'s target with ``argv[1:]`` (imported only now); usage on -h, 2 if unknown."""
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage(prog, table, what))
         return 0
     if argv[0] not in table:
         print(f"{prog}: unknown {what} {argv[0]!r}\n\n{_usage(prog, table, what)}", file=sys.stderr)
         return 2
-    return int(importlib.import_module(table[argv[0]][0]).main(argv[1:]) or 0)
+    module, _, function = table[argv[0]][0].partition(":")
+    return int(getattr(importlib.import_module(module), function or "main")(argv[1:]) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ LLM judges register themselves with :func:`register_verifier` (or are named as `
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import math
@@ -34,20 +35,10 @@ from typing import Any
 import numpy as np
 
 from chase.judge_cli import add_llm_arguments, llm_options
+from rewards.formats import FORMATS, RubricRecord, load_rubrics, read_json_records, render_prompt, save_rubrics
 from rewards.io import emit, to_json, write_jsonl
 from rewards.refine import POOL_MODES, Proposer, RefineConfig, RefineLogError, refine
-from rewards.rubric import (
-    FORMATS,
-    RubricFormatError,
-    RubricRecord,
-    healthbench_dataset_score,
-    load_rubrics,
-    n_unknown,
-    read_json_records,
-    render_prompt,
-    save_rubrics,
-    verdict_names,
-)
+from rewards.rubric import RubricFormatError, healthbench_dataset_score, n_unknown, verdict_names
 from rewards.verify import CheckSpecError, RuleVerifier, Verifier, verify_with
 
 Factory = Callable[[dict[str, Any]], Any]
@@ -59,7 +50,13 @@ def _rule_verifier(options: dict[str, Any]) -> Verifier:
     return RuleVerifier()
 
 
-_WORLDS: dict[str, Any] = {}
+@functools.lru_cache(maxsize=8)  # a verifier and a proposer built from the same options share one world; bounded
+def _cached_world(world_seed: int, world_json: str):
+    import jax
+
+    from sim.rubric_world import WorldConfig, make_world
+
+    return make_world(jax.random.key(world_seed), WorldConfig(**dict(json.loads(world_json))))
 
 
 def _split_sim_options(options: dict[str, Any], own: type) -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -68,9 +65,7 @@ def _split_sim_options(options: dict[str, Any], own: type) -> tuple[Any, dict[st
     its config."""
     import dataclasses
 
-    import jax
-
-    from sim.rubric_world import WorldConfig, make_world
+    from sim.rubric_world import WorldConfig
 
     opts = dict(options)
     world_seed = int(opts.pop("world_seed", 0))
@@ -79,10 +74,8 @@ def _split_sim_options(options: dict[str, Any], own: type) -> tuple[Any, dict[st
     wkw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in opts.items() if k in wf}
     okw = {k: (tuple(tuple(x) for x in v) if isinstance(v, list) else v) for k, v in opts.items() if k in of}
     rest = {k: v for k, v in opts.items() if k not in wf and k not in of}
-    key = json.dumps([world_seed, sorted(wkw.items())], default=str)
-    if key not in _WORLDS:
-        _WORLDS[key] = make_world(jax.random.key(world_seed), WorldConfig(**wkw))
-    return _WORLDS[key], okw, rest
+    world = _cached_world(world_seed, json.dumps(sorted(wkw.items())))
+    return world, okw, rest
 
 
 def _halo(value: Any):

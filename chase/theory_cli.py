@@ -13,31 +13,19 @@ Bad input (a malformed spec, an impossible KL budget, mismatched arm lists) prin
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from chase.cli import dispatch
 from rewards.io import atomic_write_text, emit
 from rewards.quantile import QuantileMap, SpecError, parse_number
 from theory import bandit, continuous
+from theory.figure2 import curves_csv, fig2_data
 
 PROG = "chase theory"
-
-# Figure 2 of the paper (tilt = the KL-regularized RFT optimum): labels and map specs.
-FIG2A = [
-    ("Correct", "identity"),
-    ("Reversed", "reversed"),
-    ("Top 25% wrong", "top-wrong:0.25"),
-    ("Top 50% wrong", "top-wrong:0.5"),
-    ("Worst 50% wrong", "worst-wrong:0.5"),
-    ("Worst 90% wrong", "worst-wrong:0.9"),
-]
-FIG2B_C = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-FIG2_POINTS = 401
 
 
 class CliError(Exception):
@@ -70,21 +58,19 @@ def _positive_int(text: str) -> int:
     return n
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=PROG, description="Closed forms and exact bandits (JSON on stdout).")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-
-    p = sub.add_parser("winrate", help="win rate of the tilt or best-of-n at a KL budget")
+def _winrate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map", required=True, help="quantile-map spec, e.g. top-wrong:0.25")
     p.add_argument("--kl", required=True, type=float, help="KL budget (nats, >= 0)")
-    p.add_argument("--procedure", choices=("tilt", "bon"), default="tilt")
+    p.add_argument("--procedure", choices=("tilt", "bon"), default="tilt", help="(default: tilt)")
     p.add_argument("--n", type=_positive_int, help="bon only: use this n instead of the largest n with KL <= budget")
 
-    p = sub.add_parser("bon", help="best-of-n win rate and KL")
-    p.add_argument("--map", required=True)
-    p.add_argument("--n", required=True, type=_positive_int)
 
-    p = sub.add_parser("bandit", help="exact finite-K tilt or best-of-n")
+def _bon_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--map", required=True, help="quantile-map spec")
+    p.add_argument("--n", required=True, type=_positive_int, help="best of n")
+
+
+def _bandit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--p", required=True, help="base probabilities P1,P2,... (sum to 1)")
     p.add_argument("--true", required=True, dest="true_", help="true rewards T1,T2,...")
     p.add_argument("--proxy", required=True, help="proxy rewards R1,R2,... (ties allowed)")
@@ -92,16 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=_positive_int, help="best-of-n")
     g.add_argument("--beta", type=float, help="tilt pi ∝ p exp(proxy/beta)")
 
-    p = sub.add_parser("curve", help="win rate against KL for one or more maps, as CSV")
-    p.add_argument("--map", required=True, action="append", help="repeat for several maps")
-    p.add_argument("--kl-max", required=True, type=float)
-    p.add_argument("--points", required=True, type=_positive_int)
-    p.add_argument("--procedure", choices=("tilt", "bon"), default="tilt")
+
+def _curve_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--map", required=True, action="append", help="quantile-map spec; repeat for several maps")
+    p.add_argument("--kl-max", required=True, type=float, help="largest KL on the grid (nats)")
+    p.add_argument("--points", required=True, type=_positive_int, help="grid points")
+    p.add_argument("--procedure", choices=("tilt", "bon"), default="tilt", help="(default: tilt)")
     p.add_argument("--out", required=True, help="CSV file to write (atomically)")
 
-    p = sub.add_parser("fig2", help="the paper's Figure 2 (PNG + PDF + plotted numbers as JSON)")
+
+def _fig2_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory")
-    return ap
 
 
 def _map(spec: str) -> QuantileMap:
@@ -185,26 +172,8 @@ def cmd_curve(args) -> dict:
     maps = [_map(s) for s in args.map]  # parse every spec before computing anything
     if args.points < 2:
         raise CliError(f"--points {args.points}: expected at least 2")
-    param = "beta" if args.procedure == "tilt" else "n"
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["map", "procedure", "kl", "win_rate", "expected_true", param])
-    rows = 0
-    for qmap in maps:
-        res = continuous.curve(qmap, args.kl_max, args.points, args.procedure)
-        for kl, wr, et, par in zip(res["kl"], res["win_rate"], res["expected_true"], res[param], strict=True):
-            writer.writerow(
-                [
-                    qmap.spec,
-                    args.procedure,
-                    repr(float(kl)),
-                    repr(float(wr)),
-                    repr(float(et)),
-                    repr(float(par)) if param == "beta" else int(par),
-                ]
-            )
-            rows += 1
-    out = atomic_write_text(args.out, buf.getvalue())
+    text, rows = curves_csv(maps, args.kl_max, args.points, args.procedure)
+    out = atomic_write_text(args.out, text)
     return {
         "out": str(out),
         "rows": rows,
@@ -213,39 +182,6 @@ def cmd_curve(args) -> dict:
         "kl_max": args.kl_max,
         "points": args.points,
     }
-
-
-def fig2_data(points: int = FIG2_POINTS) -> dict:
-    """The numbers Figure 2 plots (tilt win rate on a KL grid) plus the THEORY.md anchor values read off them."""
-
-    def panel(kl_max, items):
-        kl = np.linspace(0.0, kl_max, points)
-        curves = []
-        for label, spec in items:
-            qmap = _map(spec)
-            beta = continuous.beta_for_kl(kl, qmap)
-            curves.append({"label": label, "spec": spec, "win_rate": continuous.tilt_win_rate(qmap, beta).tolist()})
-        return {"kl": kl.tolist(), "curves": curves}
-
-    a = panel(8.0, FIG2A)
-    b = panel(4.0, [(f"top {round(c * 100)}% correct", f"top-correct:{c:g}") for c in FIG2B_C])
-    b["c"] = FIG2B_C
-    wr = {c["label"]: np.array(c["win_rate"]) for c in a["curves"]}
-    kl = np.array(a["kl"])
-    top25 = wr["Top 25% wrong"]
-    worst90 = wr["Worst 90% wrong"]
-    anchors = {
-        "correct_at_kl1": float(continuous.tilt_win_rate(None, continuous.beta_for_kl(1.0))),
-        "correct_at_kl2": float(continuous.tilt_win_rate(None, continuous.beta_for_kl(2.0))),
-        "top25_peak": float(top25.max()),
-        "top25_peak_kl": float(kl[np.argmax(top25)]),
-        "top25_at_kl8": float(top25[-1]),
-        "worst90_min": float(worst90.min()),
-        "worst90_min_kl": float(kl[np.argmin(worst90)]),
-        "worst90_at_kl8": float(worst90[-1]),
-        "correct_at_kl8": float(wr["Correct"][-1]),
-    }
-    return {"figure": "fig2", "procedure": "tilt", "a": a, "b": b, "anchors": anchors}
 
 
 def cmd_fig2(args) -> dict:
@@ -258,22 +194,49 @@ def cmd_fig2(args) -> dict:
     return {"out": str(Path(args.out)), "files": {k: str(v) for k, v in paths.items()}, "anchors": data["anchors"]}
 
 
-COMMANDS = {"winrate": cmd_winrate, "bon": cmd_bon, "bandit": cmd_bandit, "curve": cmd_curve, "fig2": cmd_fig2}
+# name -> (flags, command, help); each becomes `chase theory NAME` through the one dispatcher (chase.cli.dispatch)
+COMMANDS = {
+    "winrate": (_winrate_flags, cmd_winrate, "win rate of the tilt or best-of-n at a KL budget"),
+    "bon": (_bon_flags, cmd_bon, "best-of-n win rate and KL"),
+    "bandit": (_bandit_flags, cmd_bandit, "exact finite-K tilt or best-of-n"),
+    "curve": (_curve_flags, cmd_curve, "win rate against KL for one or more maps, as CSV"),
+    "fig2": (_fig2_flags, cmd_fig2, "the paper's Figure 2 (PNG + PDF + plotted numbers as JSON)"),
+}
+SUBCOMMANDS = {name: (f"chase.theory_cli:run_{name}", help_) for name, (_f, _c, help_) in COMMANDS.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def run_command(name: str, argv: list[str]) -> int:
+    """Parse ``argv`` for ``chase theory NAME``, run it and print its JSON object; bad input -> one line on
+    stderr and exit code 2."""
+    flags, command, help_ = COMMANDS[name]
+    p = argparse.ArgumentParser(prog=f"{PROG} {name}", description=help_)
+    flags(p)
     try:
-        args = _parser().parse_args(argv)
+        args = p.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage + the error on stderr (or --help on stdout)
         return int(exc.code or 0)
     try:
-        result = COMMANDS[args.cmd](args)
+        result = command(args)
     except (CliError, SpecError, continuous.KLBudgetError, ValueError) as exc:
-        print(f"{PROG} {args.cmd}: error: {exc}", file=sys.stderr)
+        print(f"{PROG} {name}: error: {exc}", file=sys.stderr)
         return 2
     emit(result)
     return 0
+
+
+def _bind(name: str):
+    return lambda argv: run_command(name, argv)
+
+
+run_winrate = _bind("winrate")
+run_bon = _bind("bon")
+run_bandit = _bind("bandit")
+run_curve = _bind("curve")
+run_fig2 = _bind("fig2")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dispatch(list(sys.argv[1:] if argv is None else argv), SUBCOMMANDS, PROG, "sub-command")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""The shared reward interface: quantile maps, rubrics, verifiers, the refinement loop, diagnostics.
+"""The shared reward interface: quantile maps, rubrics and their file formats, verifiers, the refinement loop,
+diagnostics, statistics and the cached-run policy.
 
 numpy only: importing this package never imports torch, jax or trl.
 """
 
 from rewards.diagnostics import HEstimate, PairAccuracy, estimate_h, pair_accuracy, tail_accuracy_profile
+from rewards.formats import RubricRecord, load_rubrics, save_rubrics
 from rewards.quantile import AdditiveError, Piece, QuantileMap, SpecError, parse_error
 from rewards.refine import POOL_MODES, Iteration, PoolMode, Proposer, RefineConfig, RefineResult, refine, select_top2
 from rewards.rubric import (
@@ -13,11 +15,8 @@ from rewards.rubric import (
     Criterion,
     Rubric,
     RubricFormatError,
-    RubricRecord,
     RubricValidationError,
     healthbench_dataset_score,
-    load_rubrics,
-    save_rubrics,
     stable_hash,
     validate_rubric,
 )

@@ -1,4 +1,4 @@
-"""Rubrics: weighted binary criteria, their aggregation into one score, and their file formats.
+"""Rubrics: weighted binary criteria and their aggregation into one score.
 
 A rubric is a tuple of :class:`Criterion` objects plus the name of an aggregation. A verifier (see
 :mod:`rewards.verify`) turns (prompt, response, rubric) into a verdict per criterion: ``YES = 1``,
@@ -21,18 +21,8 @@ UNKNOWN is never counted as NO. With ``unknown="nan"`` (the default) any UNKNOWN
 NaN; with ``unknown="skip"`` the score is computed over the known verdicts only (numerator and
 denominator both), and is NaN when nothing relevant is known. :func:`n_unknown` counts them.
 
-File formats (:func:`load_rubrics` / :func:`save_rubrics`), one record per prompt:
-
-``paper``        a JSON list or JSONL of ``{"prompt": str, "rubrics": [{"criterion": str, "weight": number}]}``.
-``healthbench``  JSONL of ``{"prompt": str | [{"role", "content"}], "rubrics": [{"criterion", "points", "tags"}]}``.
-
-Both formats also read and write an optional ``"check"`` object per criterion (a machine-checkable spec
-for :class:`rewards.verify.RuleVerifier`), optional ``"tags"`` per criterion in the paper format, and an
-optional record-level ``"aggregate"`` (written only when it differs from the format's default). Other
-record-level keys are kept verbatim in ``RubricRecord.meta["extra"]``; a chat-list prompt is kept in
-``meta["prompt_messages"]`` (``RubricRecord.prompt`` is its rendered text). Other criterion-level keys
-are dropped on read. Every error is a :class:`RubricFormatError` naming the file, the record index
-(0-based) and the field.
+File formats live in :mod:`rewards.formats` (which validates ``check`` specs with :mod:`rewards.verify`;
+keeping them apart means this module imports neither).
 """
 
 from __future__ import annotations
@@ -44,31 +34,23 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rewards.io import atomic_write_text, to_json
-
 __all__ = [
     "AGGREGATES",
-    "FORMATS",
     "NO",
     "UNKNOWN",
     "YES",
     "Criterion",
     "Rubric",
     "RubricFormatError",
-    "RubricRecord",
     "RubricValidationError",
     "healthbench_dataset_score",
-    "load_rubrics",
     "n_unknown",
     "normalize_criterion_text",
-    "render_prompt",
     "rubric_diff",
-    "save_rubrics",
     "stable_hash",
     "validate_rubric",
     "verdict_names",
@@ -79,9 +61,6 @@ NO: int = 0
 UNKNOWN: int = -1
 
 AGGREGATES: tuple[str, ...] = ("weighted_mean", "healthbench", "fraction", "all_pass")
-FORMATS: tuple[str, ...] = ("paper", "healthbench")
-_DEFAULT_AGGREGATE = {"paper": "weighted_mean", "healthbench": "healthbench"}
-_WEIGHT_KEY = {"paper": "weight", "healthbench": "points"}
 _VERDICT_NAME = {YES: "yes", NO: "no", UNKNOWN: "unknown"}
 
 
@@ -410,206 +389,3 @@ def rubric_diff(old: Rubric, new: Rubric) -> dict[str, list]:
             elif o[k].check != c.check or o[k].tags != c.tags:
                 rechecked.append(c.text)
     return {"added": added, "removed": removed, "reweighted": reweighted, "rechecked": rechecked}
-
-
-# --------------------------------------------------------------------------------------------------------------
-# file formats
-
-
-@dataclass(frozen=True)
-class RubricRecord:
-    """One prompt and its rubric. ``meta``: ``{"extra": {other record keys}}`` plus ``"prompt_messages"``
-    when the file gave the prompt as a chat list."""
-
-    prompt: str
-    rubric: Rubric
-    meta: dict = field(default_factory=dict, hash=False)
-
-
-def render_prompt(prompt: Any) -> str:
-    """A prompt as text: a string as is; a chat list of ``{"role", "content"}`` as its single user message,
-    or as ``"role: content"`` blocks separated by blank lines when there are several messages."""
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, list) and len(prompt) == 1 and prompt[0].get("role") == "user":
-        return prompt[0]["content"]
-    return "\n\n".join(f"{m['role']}: {m['content']}" for m in prompt)
-
-
-def _parse_prompt(value: Any) -> tuple[str, list | None]:
-    if isinstance(value, str):
-        return value, None
-    if isinstance(value, list) and value:
-        for j, m in enumerate(value):
-            if not isinstance(m, dict):
-                raise RubricFormatError(f"message {j} is a {type(m).__name__}, not an object", field="prompt")
-            for k in ("role", "content"):
-                if not isinstance(m.get(k), str):
-                    raise RubricFormatError(f"message {j} needs a string {k!r}", field="prompt")
-        return render_prompt(value), value
-    raise RubricFormatError("must be a string or a non-empty list of {role, content} messages", field="prompt")
-
-
-def _number(x: Any) -> bool:
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return False
-    try:
-        return math.isfinite(x)
-    except OverflowError:  # an int too large for a float
-        return False
-
-
-def _parse_record(rec: Any, fmt: str) -> RubricRecord:
-    if not isinstance(rec, dict):
-        raise RubricFormatError(f"a record must be a JSON object, got {type(rec).__name__}")
-    if "prompt" not in rec:
-        raise RubricFormatError("missing", field="prompt")
-    prompt, messages = _parse_prompt(rec["prompt"])
-    if "rubrics" not in rec:
-        raise RubricFormatError("missing", field="rubrics")
-    items = rec["rubrics"]
-    if not isinstance(items, list) or not items:
-        raise RubricFormatError("must be a non-empty list of criteria", field="rubrics")
-    aggregate = rec.get("aggregate", _DEFAULT_AGGREGATE[fmt])
-    if aggregate not in AGGREGATES:
-        raise RubricFormatError(f"unknown aggregate {aggregate!r}; expected one of {AGGREGATES}", field="aggregate")
-    wkey = _WEIGHT_KEY[fmt]
-    crits = []
-    for i, it in enumerate(items):
-        where = f"rubrics[{i}]"
-        if not isinstance(it, dict):
-            raise RubricFormatError(f"must be an object, got {type(it).__name__}", field=where)
-        text = it.get("criterion")
-        if not isinstance(text, str) or not text.strip():
-            raise RubricFormatError("must be a non-empty string", field=f"{where}.criterion")
-        if wkey not in it:
-            raise RubricFormatError("missing", field=f"{where}.{wkey}")
-        w = it[wkey]
-        if not _number(w):
-            raise RubricFormatError(f"must be a finite number, got {w!r}", field=f"{where}.{wkey}")
-        if aggregate == "weighted_mean" and w <= 0:
-            raise RubricFormatError(f"must be > 0 for a weighted mean, got {w!r}", field=f"{where}.{wkey}")
-        tags = it.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise RubricFormatError("must be a list of strings", field=f"{where}.tags")
-        check = it.get("check")
-        if check is not None:
-            if not isinstance(check, dict):
-                raise RubricFormatError("must be an object or null", field=f"{where}.check")
-            from rewards.verify import CheckSpecError, compile_check  # lazy: verify imports this module
-
-            try:
-                compile_check(check)
-            except CheckSpecError as e:
-                raise RubricFormatError(str(e), field=f"{where}.check") from None
-        crits.append(Criterion(text, float(w), check, tuple(tags)))
-    meta: dict[str, Any] = {"extra": {k: v for k, v in rec.items() if k not in ("prompt", "rubrics", "aggregate")}}
-    if messages is not None:
-        meta["prompt_messages"] = messages
-    return RubricRecord(prompt, Rubric(tuple(crits), aggregate), meta)
-
-
-def parse_rubric_records(
-    records: Any, format: str = "paper", path: str | os.PathLike | None = None, lines: Sequence[int] | None = None
-) -> list[RubricRecord]:
-    """Records (already-decoded JSON values) -> :class:`RubricRecord` list; errors name path/record/field."""
-    if format not in FORMATS:
-        raise ValueError(f"unknown rubric format {format!r}; expected one of {FORMATS}")
-    if not isinstance(records, list):
-        raise RubricFormatError(f"expected a list of records, got {type(records).__name__}", path)
-    out = []
-    for i, rec in enumerate(records):
-        try:
-            out.append(_parse_record(rec, format))
-        except RubricFormatError as e:
-            where = i if lines is None else f"{i} (line {lines[i]})"
-            raise RubricFormatError(e.detail, path, where, e.field) from None  # type: ignore[arg-type]
-    return out
-
-
-def _json_error(e: BaseException) -> str:
-    if isinstance(e, json.JSONDecodeError):
-        return e.msg
-    return "nested too deeply" if isinstance(e, RecursionError) else str(e)
-
-
-def read_json_records(path: str | os.PathLike) -> tuple[list[Any], list[int] | None]:
-    """Decode a JSON list or a JSONL file. Returns (records, line numbers or None for a JSON list).
-    Raises :class:`RubricFormatError` only (unreadable file, bad UTF-8, bad JSON)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise RubricFormatError(f"cannot read: {e.strerror or e}", path) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise RubricFormatError(f"not UTF-8 text (byte {e.start})", path) from None
-    if text.lstrip().startswith("["):
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError) as e:  # JSONDecodeError, or an int over Python's digit limit
-            msg = _json_error(e)
-            line = f" at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
-            raise RubricFormatError(f"invalid JSON{line}: {msg}", path) from None
-        return value, None
-    records, lines = [], []
-    # split on "\n" only: str.splitlines() would also split inside strings holding U+2028, U+0085, ...
-    for n, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except (ValueError, RecursionError) as e:  # JSONDecodeError, or an int over Python's digit limit
-            msg = _json_error(e)
-            raise RubricFormatError(
-                f"line {n}: invalid JSON ({msg}); expected a JSON list or one JSON object per line", path, len(records)
-            ) from None
-        lines.append(n)
-    return records, lines
-
-
-def load_rubrics(path: str | os.PathLike, format: str = "paper") -> list[RubricRecord]:
-    """Read a rubric file (paper: JSON list or JSONL; healthbench: JSONL). See the module docstring."""
-    if format not in FORMATS:
-        raise ValueError(f"unknown rubric format {format!r}; expected one of {FORMATS}")
-    records, lines = read_json_records(path)
-    if not records and isinstance(records, list):
-        raise RubricFormatError("no records", path)
-    return parse_rubric_records(records, format, path, lines)
-
-
-def record_to_json(rec: RubricRecord, format: str = "paper") -> dict[str, Any]:
-    """One :class:`RubricRecord` as a record of ``format``; inverse of the reader."""
-    if format not in FORMATS:
-        raise ValueError(f"unknown rubric format {format!r}; expected one of {FORMATS}")
-    wkey = _WEIGHT_KEY[format]
-    meta = rec.meta or {}
-    out: dict[str, Any] = {"prompt": meta.get("prompt_messages", rec.prompt)}
-    items = []
-    for c in rec.rubric.criteria:
-        w = int(c.weight) if float(c.weight).is_integer() else c.weight
-        it: dict[str, Any] = {"criterion": c.text, wkey: w}
-        if format == "healthbench" or c.tags:
-            it["tags"] = list(c.tags)
-        if c.check is not None:
-            it["check"] = c.check
-        items.append(it)
-    out["rubrics"] = items
-    if rec.rubric.aggregate != _DEFAULT_AGGREGATE[format]:
-        out["aggregate"] = rec.rubric.aggregate
-    for k, v in meta.get("extra", {}).items():
-        out.setdefault(k, v)
-    return out
-
-
-def save_rubrics(path: str | os.PathLike, records: Sequence[RubricRecord], format: str = "paper") -> Path:
-    """Write records atomically: paper -> a JSON list (``.jsonl`` suffix -> JSONL), healthbench -> JSONL.
-    Raises :class:`RubricValidationError` for an empty rubric (the readers would reject it)."""
-    rows = []
-    for i, rec in enumerate(records):
-        if len(rec.rubric.criteria) == 0:
-            raise RubricValidationError([f"record {i}: rubric has no criteria"])
-        rows.append(record_to_json(rec, format))
-    if format == "paper" and Path(path).suffix != ".jsonl":
-        return atomic_write_text(path, to_json(rows, indent=2, ensure_ascii=False) + "\n")
-    return atomic_write_text(path, "".join(to_json(r, ensure_ascii=False) + "\n" for r in rows))

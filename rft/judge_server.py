@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -228,7 +229,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             self._send(400, {"error": {"message": "body must be JSON with a 'messages' list"}})
             return
-        index = srv._record(body, dict(self.headers))
+        # the message itself, not dict(...): header names are case-insensitive (the openai SDK sends them lower
+        # case), and its .get() is too
+        index = srv._record(body, self.headers)
         fault = srv.fault_fn(index, body) if srv.fault_fn is not None else None
         if srv.latency_s:
             time.sleep(srv.latency_s)
@@ -298,14 +301,14 @@ class JudgeServer:
         self.latency_s = latency_ms / 1000.0
         self.fault_fn = fault_fn
         self.bodies: list[dict] = []
-        self.headers: list[dict] = []
+        self.headers: list[Message] = []  # per request; .get(name) ignores the case of the name
         self._lock = threading.Lock()
         self._httpd = _Server((host, port), _Handler)
         self._httpd.owner = self
         self._httpd.model_name = model_name or backend.name
         self._thread: threading.Thread | None = None
 
-    def _record(self, body: dict, headers: dict) -> int:
+    def _record(self, body: dict, headers: Message) -> int:
         with self._lock:
             self.bodies.append(body)
             self.headers.append(headers)

@@ -15,31 +15,22 @@ multinomial (non-finite probabilities). Pretraining may use bf16 *autocast* (fp3
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from rewards.io import write_json
+from rft.chat import CHATML_TEMPLATE as CHAT_TEMPLATE
 
 PAD = "<|endoftext|>"
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 SPECIAL_TOKENS = (PAD, IM_START, IM_END)
-
-# ChatML, as Qwen2 uses. Prefix-preserving (each message renders independently), so TRL's conversational
-# path and our own prompt rendering give identical token sequences.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 
 @dataclass(frozen=True)
@@ -212,6 +203,24 @@ def _batch(encoded, idx, pad_id: int, device):
     return input_ids.to(device), attn.to(device), labels.to(device)
 
 
+def _lr_at(cfg: PretrainConfig, step: int, total: int) -> float:
+    """Linear warmup over ``warmup_frac`` of the ``total`` steps, then cosine down to 10% of ``cfg.lr``."""
+    warmup = max(1, int(cfg.warmup_frac * total))
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    frac = (step - warmup) / max(1, total - warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def _optimizer_step(model, opt, loss, grad_clip: float) -> float:
+    """Backward, clip, step; the loss as a float."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return float(loss.detach())
+
+
 def pretrain(
     model, tokenizer, prompts: Sequence[str], completions: Sequence[str], cfg: PretrainConfig, progress: bool = True
 ) -> dict:
@@ -229,15 +238,7 @@ def pretrain(
     total = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
-    warmup = max(1, int(cfg.warmup_frac * total))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
-
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return cfg.lr * (step + 1) / warmup
-        frac = (step - warmup) / max(1, total - warmup)
-        return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-
     gen = torch.Generator().manual_seed(cfg.seed)
     hist = {"steps": [], "loss": [], "tokens": 0}
     t0 = time.perf_counter()
@@ -252,14 +253,10 @@ def pretrain(
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             input_ids, attn, labels = _batch(encoded, idx, tokenizer.pad_token_id, device)
             for g in opt.param_groups:
-                g["lr"] = lr_at(step)
+                g["lr"] = _lr_at(cfg, step, total)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = model(input_ids=input_ids, attention_mask=attn, labels=labels).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            lv = float(loss.detach())
+            lv = _optimizer_step(model, opt, loss, cfg.grad_clip)
             if not math.isfinite(lv):
                 raise FloatingPointError(f"pretrain: non-finite loss {lv} at step {step}")
             hist["steps"].append(step)
@@ -310,11 +307,6 @@ def load_tinylm(path: str | Path, device: str = "cpu"):
     return model.to(resolve_device(device)), tok
 
 
-def read_meta(path: str | Path) -> dict:
-    p = Path(path) / "tinylm.json"
-    return json.loads(p.read_text()) if p.exists() else {}
-
-
 @torch.no_grad()
 def sample(
     model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 128, temperature: float = 1.0, seed: int = 0
@@ -335,7 +327,3 @@ def sample(
             eos_token_id=tokenizer.eos_token_id,
         )
     return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-
-
-def config_dict(cfg) -> dict:
-    return asdict(cfg)

@@ -4,7 +4,7 @@ quantile bands (or wrong by additive noise). Exact tilt and best-of-n, and sampl
 Shapes: every per-arm array is ``(..., K)`` with arms on the last axis; a world holds ``(C, K)`` arrays
 (C contexts). Every random thing is a pure function of an explicit PRNG key (``jax.random.key``).
 
-Conventions (THEORY.md section 1-3, shared with ``theory/`` but implemented here independently; this
+Conventions (docs/theory.md sections 1-3, shared with ``theory/`` but implemented here independently; this
 module never imports ``theory`` so the tests can use the two as independent witnesses):
 
 - the true quantile of arm k is its mid-rank under the base policy ``p``:

@@ -1,4 +1,4 @@
-"""DESIGN.md's dependency rules, checked in fresh interpreters."""
+"""The dependency rules of docs/ARCHITECTURE.md, checked in fresh interpreters."""
 
 import subprocess
 import sys
@@ -50,3 +50,25 @@ def test_every_chase_command_and_repro_target_resolves(capsys):
     assert cli.main(["repro", "--help"]) == 0
     assert "rubric-world-sensitivity" in capsys.readouterr().out
     assert cli.main(["repro", "no-such-target"]) == 2
+
+
+def _imported_modules(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    out = set()
+    for node in ast.walk(tree):  # module level and lazy (in-function) imports alike
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def test_rubric_and_verify_do_not_import_each_other():
+    # rubric (the data model) imports neither verify nor the file formats; formats imports both
+    import rewards.rubric
+    import rewards.verify
+
+    assert not {"rewards.verify", "rewards.formats"} & _imported_modules(rewards.rubric.__file__)
+    assert "rewards.formats" not in _imported_modules(rewards.verify.__file__)

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from chase import rubric_cli
+from rewards.formats import load_rubrics
 from rewards.io import read_jsonl
-from rewards.rubric import Criterion, load_rubrics
+from rewards.rubric import Criterion
 
 EX = "examples/rubrics"
 

@@ -6,15 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rewards.rubric import (
-    Criterion,
-    Rubric,
-    RubricFormatError,
-    RubricRecord,
-    RubricValidationError,
-    load_rubrics,
-    save_rubrics,
-)
+from rewards.formats import RubricRecord, load_rubrics, save_rubrics
+from rewards.rubric import Criterion, Rubric, RubricFormatError, RubricValidationError
 
 EXAMPLES = "examples/rubrics"
 

@@ -20,11 +20,14 @@ from sim import train as ST
 from theory import bandit as TB
 
 WORLD = SB.WorldConfig(contexts=4, arms=24)
-IW, IK = ST.METRICS.index("true_win_rate"), ST.METRICS.index("kl")
 
 
 def _tasks(specs, seeds=2, world=WORLD, seed=0):
-    return ST.build_tasks(seed, seeds, world, [QuantileMap.parse(s) for s in specs])
+    return ST.build_tasks(jax.random.key(seed), seeds, world, [QuantileMap.parse(s) for s in specs])
+
+
+def _train(tasks, cfg) -> ST.TrainingCurves:
+    return ST.TrainingCurves(*(np.asarray(x) for x in ST.train_batch(tasks, cfg)))
 
 
 # one small GRPO config shared by several tests and the CLI test (JAX compiles it once per process)
@@ -32,18 +35,18 @@ SMALL_CFG = ST.TrainConfig(steps=20, lr=0.05, group=4)
 
 
 def test_shapes_and_step_zero_is_the_base_policy():
-    m = np.asarray(ST.train_batch(_tasks(["identity", "top-wrong:0.2"]), SMALL_CFG))
-    assert m.shape == (2, 2, 21, len(ST.METRICS))
-    assert np.allclose(m[:, :, 0, IW], 0.5, atol=1e-6)
-    assert np.allclose(m[:, :, 0, IK], 0.0, atol=1e-6)
-    assert np.all(np.isfinite(m))
+    m = _train(_tasks(["identity", "top-wrong:0.2"]), SMALL_CFG)
+    assert m._fields == ST.METRICS and all(x.shape == (2, 2, 21) for x in m)
+    assert np.allclose(m.true_win_rate[:, :, 0], 0.5, atol=1e-6)
+    assert np.allclose(m.kl[:, :, 0], 0.0, atol=1e-6)
+    assert all(np.all(np.isfinite(x)) for x in m)
 
 
 def test_exact_natural_beta0_is_the_tilt_path():
     # theta_t = log p + lr * t * r (+ const): after t steps the policy is the tilt with 1/beta = lr * t
     tasks = _tasks(["top-wrong:0.3"])
     cfg = ST.TrainConfig(algo="exact", geometry="natural", steps=50, lr=0.4)
-    m = np.asarray(ST.train_batch(tasks, cfg))[0, 0]
+    m = _train(tasks, cfg).true_win_rate[0, 0]
     p, r, u = np.exp(np.asarray(tasks.logp0[0])), np.asarray(tasks.proxy[0, 0]), np.asarray(tasks.u[0])
     t = 50
     want = np.mean(
@@ -52,7 +55,7 @@ def test_exact_natural_beta0_is_the_tilt_path():
             for c in range(WORLD.contexts)
         ]
     )
-    assert m[t, IW] == pytest.approx(want, abs=1e-5)
+    assert m[t] == pytest.approx(want, abs=1e-5)
     del u
 
 
@@ -72,7 +75,7 @@ def beta_tasks():
 @pytest.mark.parametrize("algo,geometry", list(BETA_CFG))
 def test_beta_positive_converges_to_the_tilt_optimum(beta_tasks, algo, geometry):
     tasks = beta_tasks
-    m = np.asarray(ST.train_batch(tasks, BETA_CFG[algo, geometry]))
+    m = _train(tasks, BETA_CFG[algo, geometry])
     p = np.exp(np.asarray(tasks.logp0))
     want_w, want_kl = [], []
     for s in range(2):
@@ -82,11 +85,11 @@ def test_beta_positive_converges_to_the_tilt_optimum(beta_tasks, algo, geometry)
             want_w.append(ev["win_rate"])
             want_kl.append(ev["kl"])
     if algo == "exact":
-        assert m[:, 0, -1, IW].mean() == pytest.approx(np.mean(want_w), rel=1e-3)
-        assert m[:, 0, -1, IK].mean() == pytest.approx(np.mean(want_kl), rel=1e-3)
+        assert m.true_win_rate[:, 0, -1].mean() == pytest.approx(np.mean(want_w), rel=1e-3)
+        assert m.kl[:, 0, -1].mean() == pytest.approx(np.mean(want_kl), rel=1e-3)
     else:  # grpo fluctuates around the fixed point: average the last 500 steps
-        assert m[:, 0, -500:, IW].mean() == pytest.approx(np.mean(want_w), rel=0.02)
-        assert m[:, 0, -500:, IK].mean() == pytest.approx(np.mean(want_kl), rel=0.15)
+        assert m.true_win_rate[:, 0, -500:].mean() == pytest.approx(np.mean(want_w), rel=0.02)
+        assert m.kl[:, 0, -500:].mean() == pytest.approx(np.mean(want_kl), rel=0.15)
 
 
 def test_lr_decay_schedule_keeps_the_fixed_point(beta_tasks):
@@ -96,10 +99,9 @@ def test_lr_decay_schedule_keeps_the_fixed_point(beta_tasks):
     decay = dataclasses.replace(const, lr_decay_steps=100.0)
     assert float(ST._lr_at(0, decay)) == const.lr and float(ST._lr_at(300, decay)) == pytest.approx(const.lr / 4)
     assert ST._lr_at(300, const) == const.lr
-    a = np.asarray(ST.train_batch(beta_tasks, const))[:, 0, -1]
-    b = np.asarray(ST.train_batch(beta_tasks, decay))[:, 0, -1]
-    assert b[:, IW].mean() == pytest.approx(a[:, IW].mean(), rel=1e-4)
-    assert b[:, IK].mean() == pytest.approx(a[:, IK].mean(), rel=1e-3)
+    a, b = _train(beta_tasks, const), _train(beta_tasks, decay)
+    assert b.true_win_rate[:, 0, -1].mean() == pytest.approx(a.true_win_rate[:, 0, -1].mean(), rel=1e-4)
+    assert b.kl[:, 0, -1].mean() == pytest.approx(a.kl[:, 0, -1].mean(), rel=1e-3)
     with pytest.raises(ValueError):
         ST.TrainConfig(lr_decay_steps=-1.0)
 
@@ -109,24 +111,24 @@ def test_permuting_arms_permutes_exact_training(beta_tasks):
     tasks = beta_tasks
     permuted = tasks._replace(**{f: getattr(tasks, f)[..., perm] for f in ("logp0", "u", "true", "proxy", "v")})
     cfg = BETA_CFG["exact", "vanilla"]
-    assert np.allclose(ST.train_batch(tasks, cfg), ST.train_batch(permuted, cfg), atol=1e-5)
+    assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(_train(tasks, cfg), _train(permuted, cfg), strict=True))
 
 
 def test_zero_width_band_trains_exactly_like_the_identity():
-    a = np.asarray(ST.train_batch(_tasks(["identity", "top-wrong:0.2"]), SMALL_CFG))
-    b = np.asarray(ST.train_batch(_tasks(["reverse:0.4:0.4", "top-wrong:0.2"]), SMALL_CFG))
+    a = _train(_tasks(["identity", "top-wrong:0.2"]), SMALL_CFG)
+    b = _train(_tasks(["reverse:0.4:0.4", "top-wrong:0.2"]), SMALL_CFG)
     # different spec strings (so different proxy keys), but no noise band: the same proxy, the same run
-    assert np.array_equal(a[:, 0], b[:, 0])
+    assert all(np.array_equal(x[:, 0], y[:, 0]) for x, y in zip(a, b, strict=True))
 
 
 def test_ppo_clipping_runs_and_k3_is_not_the_tilt(beta_tasks):
     base = BETA_CFG["grpo", "natural"]
-    exact = np.asarray(ST.train_batch(beta_tasks, base))[:, 0, -500:, IK].mean()
-    k3 = np.asarray(ST.train_batch(beta_tasks, dataclasses.replace(base, kl_grad="k3")))[:, 0, -500:, IK].mean()
+    exact = _train(beta_tasks, base).kl[:, 0, -500:].mean()
+    k3 = _train(beta_tasks, dataclasses.replace(base, kl_grad="k3")).kl[:, 0, -500:].mean()
     # k3's expected gradient is that of KL(pi0 || pi): a different fixed point from the tilt's
     assert abs(k3 - exact) > 0.05 * exact, (k3, exact)
-    clipped = np.asarray(ST.train_batch(beta_tasks, dataclasses.replace(SMALL_CFG, ppo_epochs=3)))
-    assert np.all(np.isfinite(clipped)) and clipped[:, 0, -1, IW].mean() > 0.5
+    clipped = _train(beta_tasks, dataclasses.replace(SMALL_CFG, ppo_epochs=3))
+    assert all(np.all(np.isfinite(x)) for x in clipped) and clipped.true_win_rate[:, 0, -1].mean() > 0.5
 
 
 def test_bad_train_config_names_the_field():
@@ -156,13 +158,32 @@ def test_cli_train_is_deterministic_and_writes_the_promised_files(tmp_path, caps
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     for name in ("top-wrong:0.2", "t:2:0.5"):
         s = summary["maps"][name]
-        for key in ("peak_step", "peak_true_win_rate", "final_true_win_rate", "drop_from_peak"):
-            assert s[key]["ci_low"] <= s[key]["mean"] <= s[key]["ci_high"]
+        for key in ("peak_step", "peak", "final", "drop_after_peak", "lost_fraction_of_gain"):
+            t = s["true_win_rate"][key]
+            assert t["lo"] <= t["mean"] <= t["hi"] and t["n"] == 2
     assert "theory_tilt" in summary["maps"]["top-wrong:0.2"] and "theory_tilt" not in summary["maps"]["t:2:0.5"]
     # a finished identical run is skipped (resumable); a different seed is not
     capsys.readouterr()
     assert sim_cli.main([*args, "--out", str(tmp_path / "a"), "--no-figure"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"] is True
+    # another config in the same folder is a usage error naming what differs, unless --overwrite
+    other = [a if a != "0.05" else "0.06" for a in args]
+    with pytest.raises(SystemExit):
+        sim_cli.main([*other, "--out", str(tmp_path / "a"), "--no-figure"])
+    assert "differs in: train.lr" in capsys.readouterr().err
+    assert sim_cli.main([*other, "--out", str(tmp_path / "a"), "--no-figure", "--overwrite"]) == 0
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["train"]["lr"] == 0.06
+
+
+def test_cli_train_defaults_are_the_library_defaults():
+    from sim.bandit_training import BanditTrainingConfig
+
+    p = sim_cli._train_parser()
+    cfg = sim_cli._train_config(p, p.parse_args(["--map", "identity", "--out", "x"]))
+    assert cfg == BanditTrainingConfig(maps=("identity",), errors=())
+    assert (cfg.train.lr, cfg.train.group, cfg.world.arms, cfg.world.contexts) == (0.02, 32, 128, 64)
+    help_text = p.format_help()
+    assert "(default: 0.02)" in help_text and "(default: 128)" in help_text
 
 
 def test_cli_bon_prints_json(capsys):
@@ -180,13 +201,23 @@ def test_cli_bon_prints_json(capsys):
     assert json.loads(capsys.readouterr().out)["win_rate"] > 0.5
 
 
-def test_cli_bad_input_is_a_clear_error():
-    with pytest.raises(SystemExit, match="unknown token"):
-        sim_cli.main(["train", "--map", "top-wrng:0.1", "--out", "/tmp/never"])
-    with pytest.raises(SystemExit, match="exactly one"):
-        sim_cli.main(["bon", "--n", "4"])
-    with pytest.raises(SystemExit, match="twice"):
-        sim_cli.main(["train", "--map", "identity", "--map", "identity", "--out", "/tmp/never"])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "--map", "top-wrng:0.1", "--out", "/tmp/never"], "unknown token"),
+        (["bon", "--n", "4"], "exactly one"),
+        (["train", "--map", "identity", "--map", "identity", "--out", "/tmp/never"], "twice"),
+        (["train", "--map", "identity", "--lr", "inf", "--out", "/tmp/never"], "must be finite"),
+        (["train", "--map", "identity", "--group", "1", "--out", "/tmp/never"], "group"),
+    ],
+)
+def test_cli_bad_input_is_a_clear_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        sim_cli.main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_unknown_subcommand():
     assert sim_cli.main(["nope"]) == 2
 
 
@@ -198,16 +229,18 @@ def test_seeds_shard_over_four_host_devices_and_match_one_device():
         from rewards import QuantileMap
         from sim.bandit import WorldConfig
         from sim.train import TrainConfig, build_tasks, train_batch, train_sharded
-        tasks = build_tasks(0, 8, WorldConfig(contexts=3, arms=16), [QuantileMap.parse("top-wrong:0.2")])
+        world = WorldConfig(contexts=3, arms=16)
+        tasks = build_tasks(jax.random.key(0), 8, world, [QuantileMap.parse("top-wrong:0.2")])
         cfg = TrainConfig(steps=15, lr=0.05, group=4)  # grpo: its PRNG keys travel with the seeds
-        one = np.asarray(train_batch(tasks, cfg))
+        one = np.stack(train_batch(tasks, cfg), -1)
         four = train_sharded(tasks, cfg)
-        assert len(four.sharding.device_set) == 4, four.sharding
-        assert np.allclose(np.asarray(four), one, atol=1e-5), np.abs(np.asarray(four) - one).max()
+        assert len(four.kl.sharding.device_set) == 4, four.kl.sharding
+        four = np.stack(four, -1)
+        assert np.allclose(four, one, atol=1e-5), np.abs(four - one).max()
         # 6 seeds: padded up to 8 over the 4 devices and cut back (exact updates: quicker to compile)
         cfg = TrainConfig(algo="exact", steps=15, lr=2.0)
         six = jax.tree.map(lambda x: x[:6], tasks)
-        one, four = np.asarray(train_batch(six, cfg)), np.asarray(train_sharded(six, cfg))
+        one, four = np.stack(train_batch(six, cfg), -1), np.stack(train_sharded(six, cfg), -1)
         assert four.shape == one.shape and np.allclose(four, one, atol=1e-5)
     """)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}

@@ -1,4 +1,4 @@
-"""theory.continuous: exact closed forms against the quadrature reference, Theorem 1, THEORY.md's claims."""
+"""theory.continuous: exact closed forms against the quadrature reference, Theorem 1, docs/theory.md's claims."""
 
 import math
 
@@ -122,7 +122,7 @@ def test_kl_is_the_same_for_every_rearrangement(qmap, t, n):
 
 @pytest.mark.parametrize("t", [1e-3, 0.5, 1.0, 7.0, 30.0, 200.0])
 def test_theorem1_kl_matches_the_printed_formula(t):
-    # THEORY.md: KL = ((1/b - 1) e^{1/b} + 1)/(e^{1/b} - 1) - log b - log(e^{1/b} - 1), safe to evaluate here
+    # docs/theory.md section 1: KL = ((1/b - 1) e^{1/b} + 1)/(e^{1/b} - 1) - log b - log(e^{1/b} - 1), safe to evaluate here
     e = math.exp(t)
     printed = ((t - 1) * e + 1) / (e - 1) + math.log(t) - math.log(e - 1)
     assert float(C.theorem1_kl(1.0 / t)) == pytest.approx(printed, abs=1e-9)
@@ -146,7 +146,7 @@ def test_stable_up_to_kl_12_against_high_precision():
 
     w_exact = mpmath.quad(lambda u: finv(u) * mpmath.exp(t * (u - 1)), [0, 0.75, 1]) * t / (1 - mpmath.exp(-t))
     assert float(C.tilt_win_rate(qmap, beta)) == pytest.approx(float(w_exact), abs=1e-10)
-    # best-of-n at the same KL (n ~ 4e5): THEORY.md's reverse-band E_n in 60 digits
+    # best-of-n at the same KL (n ~ 4e5): docs/theory.md's reverse-band E_n in 60 digits
     n = int(C.n_for_kl(12.0))
     assert n > 1e5
     a, b, nm = mpmath.mpf("0.75"), mpmath.mpf(1), mpmath.mpf(n)
@@ -193,7 +193,7 @@ def test_tie_band_tilt_density_is_constant_on_the_band():
     assert np.trapezoid(C.tilt_density(grid, 0.1, qmap), grid) == pytest.approx(1.0, abs=1e-4)
 
 
-# ------------------------------------------------------------------------------------- THEORY.md section 2
+# ------------------------------------------------------------------------------------- docs/theory.md section 2
 @FAST
 @given(st.integers(0, 19), st.integers(1, 20), st.floats(1.0, 300.0))
 def test_reverse_band_bon_formula(i, width, n):

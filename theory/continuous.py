@@ -1,6 +1,6 @@
 """Exact closed forms for the exponential tilt and best-of-n under a piecewise-linear quantile map.
 
-THEORY.md section 2: any procedure that acts on the proxy only through the proxy quantile v, with
+docs/theory.md section 2: any procedure that acts on the proxy only through the proxy quantile v, with
 output density g(v) relative to pi0, has ``E_pi[u] = int_0^1 h(v) g(v) dv`` and
 ``KL(pi || pi0) = int_0^1 g log g``. A :class:`rewards.QuantileMap` makes ``h(v) = E[u | v]`` linear
 on each piece (``h = a + b*v``), so both integrals are sums of elementary integrals of ``(a + b*v)``
@@ -51,6 +51,7 @@ __all__ = [
     "tilt_density",
     "tilt_expected_true",
     "tilt_kl",
+    "tilt_reference",
     "tilt_stats",
     "tilt_win_rate",
 ]
@@ -451,3 +452,13 @@ def curve(qmap, kl_max: float, points: int, procedure: str = "tilt") -> dict[str
     n = np.unique(n_for_kl(grid, qmap))
     stats = bon_stats(qmap, n)
     return {"kl": stats["kl"], "win_rate": stats["win_rate"], "expected_true": stats["expected_true"], "n": n}
+
+
+def tilt_reference(proxy, kl_max: float, points: int = 200) -> dict[str, list[float]] | None:
+    """The tilt's win rate against KL on [0, max(kl_max, 0.5)] for a quantile-map proxy, as plain lists
+    ``{"kl", "win_rate"}`` (``points`` each) to draw over a training run; None for any other proxy (an additive
+    error has no closed form here)."""
+    if not isinstance(proxy, QuantileMap):
+        return None
+    c = curve(proxy, max(kl_max, 0.5), points, "tilt")
+    return {"kl": np.asarray(c["kl"]).tolist(), "win_rate": np.asarray(c["win_rate"]).tolist()}

@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from rewards.formats import load_rubrics
 from rewards.io import read_jsonl, write_json, write_jsonl
-from rewards.rubric import Criterion, Rubric, load_rubrics
+from rewards.rubric import Criterion, Rubric
 from rewards.verify import RuleVerifier
 
 __all__ = [
