@@ -370,17 +370,13 @@ def cmd_refine(args: argparse.Namespace) -> int:
 def cmd_sim_export(args: argparse.Namespace) -> int:
     import jax
 
-    from sim.rubric_world import VerifierConfig
+    from sim.rubric_world import VerifierConfig, sample_pool
 
     world, _okw, rest = _split_sim_options(_options(args.world_arg, "--world-arg"), VerifierConfig)
     if rest:
         raise SystemExit(f"chase rubric sim-export: unknown --world-arg options {sorted(rest)}")
     mode = POOL_MODES[args.pool_mode]
-    key = jax.random.key(args.seed)
-    if mode.source == "diverse":
-        pools = world.sample_diverse(key)[:, : mode.pool_size]
-    else:
-        pools = world.sample(mode.source, key, mode.pool_size)
+    pools = sample_pool(world, mode.name, jax.random.key(args.seed))
     out = Path(args.out)
     for name, rubrics in (("initial_rubrics.json", world.initial_rubrics), ("gold_rubrics.json", world.gold_rubrics)):
         save_rubrics(out / name, [RubricRecord(p, r) for p, r in zip(world.prompts, rubrics, strict=True)])

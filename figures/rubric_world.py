@@ -1,7 +1,8 @@
 """Rubric-world figures: the Figure 4 analog (gold reward over GRPO steps per proxy, 95% CI bands over seeds,
 and gold vs KL) and the Table 2 analog (high- vs low-reward pair accuracy per rubric condition).
 
-Both take plain dicts (what ``chase sim rubric-world`` writes next to the PNGs as JSON), never sim objects.
+Both take plain dicts, never sim objects: the figure data that ``sim.rubric_experiments.report`` writes as
+``rubric_world_fig4.json`` and ``rubric_world_table2.json``; :func:`render` draws both from a run folder.
 
 ``plot_curves(data)``::
 
@@ -19,13 +20,15 @@ The last panel is always followed by a gold-vs-KL panel drawn from every curve o
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from figures.style import PALETTE, new_figure, save_figure
 
-__all__ = ["plot_curves", "plot_accuracy", "save_curves", "save_accuracy"]
+__all__ = ["plot_curves", "plot_accuracy", "render", "save_curves", "save_accuracy"]
 
 _DASHES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1))]
 
@@ -118,3 +121,14 @@ def save_curves(data: dict[str, Any], out_dir, stem: str = "rubric_world_fig4"):
 
 def save_accuracy(data: dict[str, Any], out_dir, stem: str = "rubric_world_table2"):
     return save_figure(plot_accuracy(data), data, out_dir, stem)
+
+
+def render(out_dir, fig4: str = "rubric_world_fig4", table2: str = "rubric_world_table2") -> list[Path]:
+    """Draw both figures of a run folder from the figure data JSON its report wrote (``fig4``.json,
+    ``table2``.json); writes the PNG and PDF next to them. Returns the PNG paths."""
+    out = Path(out_dir)
+    paths = []
+    for stem, save in ((fig4, save_curves), (table2, save_accuracy)):
+        data = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+        paths.append(save(data, out, stem)["png"])
+    return paths

@@ -3,24 +3,27 @@ parameter changes (8 seeds per variant, everything else at the ``chase sim rubri
 
     nice -n 10 python -m paper_repro.rubric_world_sensitivity [--out runs/rubric_world_sensitivity]
                                                               [--doc docs/rubric_world_sensitivity.md]
-                                                              [--seeds 8] [--only defaults,kl-0.1,...] [--force]
+                                                              [--seeds 8] [--only defaults,kl-0.1,...] [--overwrite]
 
-Each variant caches its summary in OUT/<variant>.json (rerun with --force to recompute); the report is
-written from those files, so every number in it comes from a run. About 30 s per variant on 2 cores.
+Each variant caches its summary in OUT/<variant>.json with ``rewards.runs.cached`` (a file made with another
+config is left out of the report; --overwrite recomputes the variants in --only); the report is written from
+those files, so every number in it comes from a run. About 30 s per variant on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rewards.io import atomic_write_text, write_json
-from sim.rubric_experiments import ExperimentConfig, run, summarize
+import jax
+
+from rewards.io import atomic_write_text
+from rewards.runs import RunConfigMismatch, cached
+from sim.rubric_experiments import ExperimentConfig, RubricWorldSummary, run, summarize
 from sim.rubric_world import Halo
 
 D = ExperimentConfig()
@@ -47,9 +50,14 @@ VARIANTS: dict[str, tuple[str, Callable[[ExperimentConfig], ExperimentConfig]]] 
 }
 
 
-def _slim(sm: dict[str, Any]) -> dict[str, Any]:
+def _slim(sm: RubricWorldSummary) -> dict[str, Any]:
     """What the report needs from a summary (the curves are dropped)."""
-    return {"seeds": sm["seeds"], "table1": sm["table1"], "findings": sm["findings"]}
+    return {"seeds": sm.seeds, "table1": sm.table1, "findings": sm.findings}
+
+
+def compute(cfg: ExperimentConfig) -> dict[str, Any]:
+    """One variant: the same run / summarize entry as ``chase sim rubric-world``, slimmed for the report."""
+    return _slim(summarize(run(cfg, jax.random.key(cfg.seed))))
 
 
 def _fmt(c: dict, d: int = 3, scale: float = 1.0) -> str:
@@ -64,11 +72,11 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
         f"{seeds} seeds per variant, 95% t-intervals over seeds; each variant changes one parameter of the",
         "`chase sim rubric-world` defaults). Columns: whether the Table 2 finding holds; how many of the four",
         "adjacent steps of the Table 1 peak-gold order hold (CI of the difference above 0, the last one may be",
-        "a tie); the initial rubric's loss after its peak; whether the whole Table 1 / Figure 4 finding holds;",
-        "BT on-policy minus off-policy at peak gold and at KL <= 2 nats; and the off-policy BT with its style",
-        "weights set to 0 minus the off-policy BT at peak gold (what paying for the artifact costs).",
+        "a tie); the initial rubric's lost fraction of gain after its peak; whether the whole Table 1 / Figure 4",
+        "finding holds; BT on-policy minus off-policy at peak gold and at KL <= 2 nats; and the off-policy BT with",
+        "its style weights set to 0 minus the off-policy BT at peak gold (what paying for the artifact costs).",
         "",
-        "| variant | Table 2 | peak-gold order | initial loss after peak | Table 1 | BT on - off, peak "
+        "| variant | Table 2 | peak-gold order | initial lost fraction of gain | Table 1 | BT on - off, peak "
         "| BT on - off, KL <= 2 | BT off: style zeroed - as fitted, peak |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -84,7 +92,7 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
             what,
             "holds" if f["table2"]["holds"] else "no",
             f"{steps} of 4",
-            _fmt(t1["initial_loss_after_peak"], 1, 100) + " %",
+            _fmt(t1["initial_lost_fraction_of_gain"], 1, 100) + " %",
             "holds" if t1["holds"] else "no",
             _fmt(f6["on_minus_off_peak_gold"]),
             _fmt(f6["on_minus_off_gold_within_kl_2"]),
@@ -94,10 +102,31 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cached(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The cached summary at ``path`` if it was made with ``config`` (JSON form), else None."""
-    got = json.loads(path.read_text()) if path.exists() else None
-    return got if got is not None and got.get("config") == config else None
+def _variant(path: Path, cfg: ExperimentConfig, run_it: bool, overwrite: bool) -> dict[str, Any] | None:
+    """One variant's slim summary through the cached-run policy; None when it is not to be run and its cache
+    is missing or was made with another config."""
+    if not run_it and not path.exists():
+        return None
+    try:
+        return cached(path, cfg.to_dict(), lambda: compute(cfg), overwrite=overwrite and run_it)
+    except RunConfigMismatch:
+        if not run_it:
+            print(f"{path.stem}: cached result was made with another config; left out (rerun with --only {path.stem})")
+            return None
+        # asked for by --only: its stale cache is replaced
+        return cached(path, cfg.to_dict(), lambda: compute(cfg), overwrite=True)
+
+
+def _collect(base: ExperimentConfig, out: Path, seeds: int, only: list[str], overwrite: bool) -> dict[str, Any]:
+    """Every variant's slim summary: those in ``only`` are run unless cached, the others only read."""
+    results: dict[str, dict[str, Any]] = {}
+    for name, (_what, change) in VARIANTS.items():
+        t0 = time.perf_counter()
+        got = _variant(out / f"{name}.json", change(dataclasses.replace(base, seeds=seeds)), name in only, overwrite)
+        if got is not None:
+            results[name] = got
+            print(f"{name}: {time.perf_counter() - t0:.0f}s", flush=True)
+    return results
 
 
 def main(argv: list[str] | None = None, base: ExperimentConfig = D) -> int:
@@ -107,29 +136,13 @@ def main(argv: list[str] | None = None, base: ExperimentConfig = D) -> int:
     p.add_argument("--doc", default="docs/rubric_world_sensitivity.md")
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--only", default=",".join(VARIANTS))
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="recompute the variants in --only")
     a = p.parse_args(argv)
     only = [s for s in a.only.split(",") if s]
     bad = sorted(set(only) - set(VARIANTS))
     if bad:
         raise SystemExit(f"unknown variants {bad}; expected some of {list(VARIANTS)}")
-    out = Path(a.out)
-    results: dict[str, dict[str, Any]] = {}
-    for name in VARIANTS:
-        path = out / f"{name}.json"
-        cfg = VARIANTS[name][1](dataclasses.replace(base, seeds=a.seeds))
-        want = json.loads(json.dumps(cfg.to_dict()))
-
-        if name in only and (a.force or _cached(path, want) is None):
-            t0 = time.perf_counter()
-            sm = summarize(run(cfg))
-            write_json(path, {"config": cfg.to_dict(), **_slim(sm)})
-            print(f"{name}: {time.perf_counter() - t0:.0f}s", flush=True)
-        got = _cached(path, want)
-        if got is not None:
-            results[name] = got
-        elif path.exists():
-            print(f"{name}: cached result was made with another config; left out (rerun with --only {name})")
+    results = _collect(base, Path(a.out), a.seeds, only, a.overwrite)
     atomic_write_text(Path(a.doc), report(results, a.seeds))
     print(f"wrote {a.doc}")
     return 0

@@ -70,13 +70,14 @@ PAIR_KINDS: tuple[str, ...] = ("on", "off", "both")
 class BTConfig:
     """Bradley-Terry training.
 
-    pairs_per_prompt  pairs of each kind per prompt (``both`` has twice as many)
-    label_temp        temperature of the gold-based label noise (gold rewards lie in [0, 1])
-    l2_shared         L2 penalty on the shared weights u (per pair-averaged loss)
-    l2_prompt         L2 penalty on the per-prompt deviations d
-    steps, lr         full-batch Adam on the (convex) penalised log-loss
-    perception        (kind, flip probability) pairs: how unreliably the model perceives each kind of property
-    halo              the model's :class:`sim.rubric_world.Halo` (see the module docstring); ``Halo(0.0)``: none
+    pairs_per_prompt: pairs of each kind per prompt (``both`` has twice as many)
+    label_temp: temperature of the gold-based label noise (gold rewards lie in [0, 1])
+    l2_shared: L2 penalty on the shared weights u (per pair-averaged loss)
+    l2_prompt: L2 penalty on the per-prompt deviations d
+    steps: full-batch Adam steps on the (convex) penalised log-loss
+    lr: Adam step size
+    perception: (kind, flip probability) pairs: how unreliably the model perceives each kind of property
+    halo: the model's :class:`sim.rubric_world.Halo` (see the module docstring); ``Halo(0.0)``: none
     """
 
     pairs_per_prompt: int = 16

@@ -58,13 +58,13 @@ __all__ = [
 class TrainConfig:
     """GRPO in the rubric world.
 
-    steps       optimisation steps (one group of G responses per prompt per step)
-    group_size  G, responses per prompt per step (the paper: 16 rollouts)
-    lr          SGD step size on the logits
-    kl_coef     coefficient of the exact KL(pi || pi_base) penalty, per prompt
-    adv_eps     added to the group std before dividing (a group with equal rewards gets zero advantage)
-    win_panel   base responses per prompt (drawn once) that the policy's samples are compared with for the
-                logged win rate
+    steps: optimisation steps (one group of G responses per prompt per step)
+    group_size: G, responses per prompt per step (the paper: 16 rollouts)
+    lr: SGD step size on the logits
+    kl_coef: coefficient of the exact KL(pi || pi_base) penalty, per prompt
+    adv_eps: added to the group std before dividing (a group with equal rewards gets zero advantage)
+    win_panel: base responses per prompt (drawn once) that the policy's samples are compared with for the
+        logged win rate
     """
 
     steps: int = 300

@@ -6,16 +6,32 @@ import pytest
 
 from chase import rubric_world_cli
 
-TINY = ["--seeds", "2", "--prompts", "8", "--steps", "20", "--eval-pairs", "4", "--bt-pairs", "4"]
+TINY = [
+    "--seeds",
+    "2",
+    "--world-n-prompts",
+    "8",
+    "--train-steps",
+    "20",
+    "--eval-pairs",
+    "4",
+    "--bt-pairs-per-prompt",
+    "4",
+]
+
+
+def _last_json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
 def test_end_to_end_tiny_run(tmp_path, capsys):
     out = tmp_path / "rw"
     assert rubric_world_cli.main(["--out", str(out), *TINY]) == 0
-    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    res = _last_json(capsys)
     for name in (
         "summary.json",
         "config.json",
+        "run.json",
         "per_seed.json",
         "curves.csv",
         "table1.csv",
@@ -48,18 +64,46 @@ def test_end_to_end_tiny_run(tmp_path, capsys):
         "bt-off-perfect-perception",
         "bt-off-style-weights-zeroed",
     }
+    assert "lost_fraction_of_gain" in summary["table1"]["initial"]
     assert summary["findings"]["table6"]["off_style_zeroed_minus_off_peak_gold"]["n"] == 2
     props = (out / "properties.csv").read_text().splitlines()
     assert len(props) == 1 + 13 * len(summary["table1"]) and props[0].startswith("proxy,property,kind,p_start")
     lines = (out / "curves.csv").read_text().splitlines()
     assert len(lines) == 1 + 20 * len(summary["table1"])
-    # same config again: skipped, not recomputed
+
+    # same config again: skipped, not recomputed, and the summary's headline is emitted again
+    stamp = (out / "summary.json").stat().st_mtime_ns
     assert rubric_world_cli.main(["--out", str(out), *TINY]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped"] is True
+    again = _last_json(capsys)
+    assert again["skipped"] is True and again["holds"] == res["holds"] and again["peak_gold"] == res["peak_gold"]
+    assert (out / "summary.json").stat().st_mtime_ns == stamp
+
+    # another config in the same folder: a clear error naming what differs
+    with pytest.raises(SystemExit) as e:
+        rubric_world_cli.main(["--out", str(out), *TINY, "--train-lr", "0.25"])
+    assert "train.lr" in str(e.value) and "--overwrite" in str(e.value)
 
 
-@pytest.mark.parametrize("bad", [["--seeds", "0"], ["--group", "1"], ["--steps", "0"]])
-def test_bad_arguments_exit_with_a_message(tmp_path, bad):
+def test_explicit_flag_beats_quick(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_open_run(path, config, overwrite=False):
+        seen.update(config)
+        raise SystemExit(0)  # stop before running anything
+
+    monkeypatch.setattr("rewards.runs.open_run", fake_open_run)
+    with pytest.raises(SystemExit):
+        rubric_world_cli.main(["--out", str(tmp_path / "q"), "--quick", "--train-steps", "7", "--seeds", "3"])
+    assert seen["train"]["steps"] == 7 and seen["seeds"] == 3  # given explicitly: they win
+    assert seen["world"]["n_prompts"] == 16 and seen["eval_pairs"] == 8  # the rest of --quick applies
+
+
+@pytest.mark.parametrize(
+    "bad, field",
+    [(["--seeds", "0"], "seeds"), (["--train-group-size", "1"], "group_size"), (["--train-steps", "0"], "steps")],
+)
+def test_bad_arguments_exit_with_a_message(tmp_path, bad, field):
     with pytest.raises(SystemExit) as e:
         rubric_world_cli.main(["--out", str(tmp_path / "x"), *bad])
-    assert "must be" in str(e.value)
+    assert "chase sim rubric-world" in str(e.value) and field in str(e.value)
+    assert not (tmp_path / "x").exists()  # nothing written for a config that cannot run

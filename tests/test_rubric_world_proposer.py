@@ -7,7 +7,6 @@ import pytest
 from rewards.diagnostics import pair_accuracy
 from rewards.refine import Proposer, RefineConfig, refine
 from rewards.rubric import Criterion, Rubric
-from sim.rubric_experiments import build_pools
 from sim.rubric_world import (
     PROPERTY_INDEX,
     M,
@@ -18,6 +17,8 @@ from sim.rubric_world import (
     WorldConfig,
     criterion_props,
     make_world,
+    pool_lists,
+    sample_pool,
 )
 
 EXACT = ProposerConfig(misjudge=0.0, notice=1.0, weight_noise=0.0)
@@ -113,7 +114,7 @@ def _high_accuracy(world, rubrics, verifier, key):
 def test_refinement_through_rewards_refine_improves_high_reward_accuracy(world):
     v = SimVerifier(world)
     sp = SimProposer(world)
-    pools = build_pools(world, "4-great-diverse-pairs", jax.random.key(2))
+    pools = pool_lists(sample_pool(world, "4-great-diverse-pairs", jax.random.key(2)))
     cfg = RefineConfig.from_pool_mode("4-great-diverse-pairs")
     res = refine(world.prompts, world.initial_rubrics, pools, v, sp, cfg)
     assert res.status_counts()["accepted"] > world.n_prompts
@@ -124,7 +125,7 @@ def test_refinement_through_rewards_refine_improves_high_reward_accuracy(world):
 
 def test_refinement_with_sim_components_resumes_exactly(world, tmp_path):
     v, sp = SimVerifier(world), SimProposer(world)
-    pools = build_pools(world, "4-great-pairs", jax.random.key(4))
+    pools = pool_lists(sample_pool(world, "4-great-pairs", jax.random.key(4)))
     cfg = RefineConfig.from_pool_mode("4-great-pairs")
     full = refine(world.prompts, world.initial_rubrics, pools, v, sp, cfg)
     log = tmp_path / "log.jsonl"

@@ -309,7 +309,7 @@ def _refine_rubrics(cfg: TriageConfig, world, cases: list[Case], records: list[T
     every record and returns the refinement status counts per mode."""
     import jax
 
-    from rewards.refine import POOL_MODES, RefineConfig, refine
+    from rewards.refine import RefineConfig, refine
     from sim import rubric_world as rw
 
     verifier = RuleVerifier()
@@ -317,12 +317,7 @@ def _refine_rubrics(cfg: TriageConfig, world, cases: list[Case], records: list[T
     prompts = [c.prompt for c in cases]
     refine_stats = {}
     for mi, mode in enumerate(cfg.refine_modes):
-        pm = POOL_MODES[mode]
-        kk = jax.random.fold_in(k_pools, mi)
-        if pm.source == "diverse":
-            props = world.sample_diverse(kk)[:, : pm.pool_size]
-        else:
-            props = world.sample(pm.source, kk, pm.pool_size)
+        props = rw.sample_pool(world, mode, jax.random.fold_in(k_pools, mi))
         rng = np.random.default_rng([cfg.seed, 17, mi])
         pools = [[render(cases[p], props[p, j], rng) for j in range(props.shape[1])] for p in range(cfg.n_prompts)]
         res = refine(
