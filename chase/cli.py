@@ -10,8 +10,10 @@ The glue lives here, not in the library packages, so that ``sim`` never imports 
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
 COMMANDS = {
     "theory": ("chase.theory_cli", "closed forms and exact bandits (JSON on stdout)"),
@@ -26,7 +28,7 @@ COMMANDS = {
 def _usage(prog: str, table: dict[str, tuple[str, str]], what: str) -> str:
     lines = [f"usage: {prog} {what.upper()} [ARGS...]", "", f"{what}s:"]
     width = max(8, *(len(n) for n in table))
-    lines += [f"  {name:<{width}} {help_}" for name, (_mod, help_) in table.items()]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_mod, help_) in table.items()]
     return "\n".join(lines)
 
 
@@ -40,6 +42,33 @@ def dispatch(argv: list[str], table: dict[str, tuple[str, str]], prog: str, what
         return 2
     module, _, function = table[argv[0]][0].partition(":")
     return int(getattr(importlib.import_module(module), function or "main")(argv[1:]) or 0)
+
+
+def run_subcommand(
+    prog: str,
+    description: str,
+    add_flags: Callable[[argparse.ArgumentParser], None],
+    command: Callable[[argparse.Namespace], int | None],
+    argv: list[str],
+    expected: tuple[type[BaseException], ...] = (ValueError,),
+) -> int:
+    """Parse ``argv`` with the flags ``add_flags`` adds, run ``command(args)`` and return its exit code.
+
+    The error boundary of a sub-command: argparse errors print usage and give 2 (``--help`` gives 0); an
+    ``expected`` error (bad values, unreadable files, ...) prints ``PROG: error: MESSAGE`` on one line of stderr
+    and gives 2. Anything else is a bug and keeps its traceback.
+    """
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    add_flags(p)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage + the error on stderr (or --help on stdout)
+        return int(exc.code or 0)
+    try:
+        return int(command(args) or 0)
+    except expected as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

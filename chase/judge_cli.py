@@ -22,6 +22,7 @@ import signal
 import sys
 from typing import Any
 
+from chase.cli import dispatch, run_subcommand
 from rewards.io import emit
 
 __all__ = ["add_llm_arguments", "llm_options", "main", "openai_proposer", "openai_verifier", "transformers_verifier"]
@@ -161,29 +162,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="chase judge", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("serve", help="serve a local model (or the oracle) over /v1/chat/completions")
+def _serve_flags(s: argparse.ArgumentParser) -> None:
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="local model folder (transformers format, or with --gguf-file)")
     src.add_argument("--oracle", action="store_true", help="no model: answer judge prompts deterministically")
     s.add_argument("--gguf-file", help="a GGUF file inside --model (needs the gguf package)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
-    s.add_argument("--latency-ms", type=float, default=0.0, help="extra delay per request (benchmarks)")
-    s.add_argument("--batch-size", type=int, default=8, help="requests generated together")
-    s.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait this long to fill a batch")
-    s.add_argument("--max-new-tokens", type=int, default=256)
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start; default: 8000)")
+    s.add_argument("--latency-ms", type=float, default=0.0, help="extra delay per request (benchmarks; default: 0)")
+    s.add_argument("--batch-size", type=int, default=8, help="requests generated together (default: 8)")
+    s.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait this long to fill a batch (default: 5)")
+    s.add_argument("--max-new-tokens", type=int, default=256, help="(default: 256)")
+    s.add_argument("--device", default="cpu", help="(default: cpu)")
     s.add_argument("--served-model-name", help="model name reported to clients (default: the folder name)")
-    s.set_defaults(func=cmd_serve)
-    return ap
+
+
+SUBCOMMANDS = {"serve": ("chase.judge_cli:run_serve", "serve a local model (or the oracle) over /v1/chat/completions")}
+
+
+def run_serve(argv: list[str]) -> int:
+    return run_subcommand("chase judge serve", SUBCOMMANDS["serve"][1], _serve_flags, cmd_serve, argv, (ValueError,))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    return dispatch(list(sys.argv[1:] if argv is None else argv), SUBCOMMANDS, "chase judge", "sub-command")
 
 
 if __name__ == "__main__":

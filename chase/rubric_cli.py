@@ -34,12 +34,13 @@ from typing import Any
 
 import numpy as np
 
+from chase.cli import dispatch, run_subcommand
 from chase.judge_cli import add_llm_arguments, llm_options
 from rewards.formats import FORMATS, RubricRecord, load_rubrics, read_json_records, render_prompt, save_rubrics
 from rewards.io import emit, to_json, write_jsonl
 from rewards.refine import POOL_MODES, Proposer, RefineConfig, RefineLogError, refine
 from rewards.rubric import RubricFormatError, healthbench_dataset_score, n_unknown, verdict_names
-from rewards.verify import CheckSpecError, RuleVerifier, Verifier, verify_with
+from rewards.verify import RuleVerifier, Verifier, verify_with
 
 Factory = Callable[[dict[str, Any]], Any]
 
@@ -395,46 +396,43 @@ def cmd_sim_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="chase rubric", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def _common_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rubrics", required=True, help="rubric file (paper: JSON list or JSONL; healthbench: JSONL)")
+    p.add_argument("--format", choices=FORMATS, default="paper", help="rubric file format (default: paper)")
+    p.add_argument(
+        "--judge", default="rule", help="verifier: a registered name (%(default)s, sim, ...) or module:factory"
+    )
+    p.add_argument("--judge-arg", action="append", metavar="KEY=VALUE", help="option passed to the verifier")
+    p.add_argument(
+        "--unknown",
+        choices=("nan", "skip"),
+        default="nan",
+        help="UNKNOWN verdicts make the score NaN (default) or are skipped",
+    )
+    p.add_argument(
+        "--world-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="rubric-world option for the sim verifier/proposer (world_seed, n_prompts, ...)",
+    )
+    add_llm_arguments(p)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--rubrics", required=True, help="rubric file (paper: JSON list or JSONL; healthbench: JSONL)")
-        p.add_argument("--format", choices=FORMATS, default="paper", help="rubric file format (default: paper)")
-        p.add_argument(
-            "--judge", default="rule", help="verifier: a registered name (%(default)s, sim, ...) or module:factory"
-        )
-        p.add_argument("--judge-arg", action="append", metavar="KEY=VALUE", help="option passed to the verifier")
-        p.add_argument(
-            "--unknown",
-            choices=("nan", "skip"),
-            default="nan",
-            help="UNKNOWN verdicts make the score NaN (default) or are skipped",
-        )
-        p.add_argument(
-            "--world-arg",
-            action="append",
-            metavar="KEY=VALUE",
-            help="rubric-world option for the sim verifier/proposer (world_seed, n_prompts, ...)",
-        )
-        add_llm_arguments(p)
 
-    s = sub.add_parser("score", help="score responses (JSONL out, summary on stderr)")
-    common(s)
-    s.add_argument("--responses", required=True, help="JSONL of {prompt | prompt_index, response[, id]}")
-    s.add_argument("--out", help="output JSONL (default: stdout)")
-    s.set_defaults(func=cmd_score)
+def _score_flags(p: argparse.ArgumentParser) -> None:
+    _common_flags(p)
+    p.add_argument("--responses", required=True, help="JSONL of {prompt | prompt_index, response[, id]}")
+    p.add_argument("--out", help="output JSONL (default: stdout)")
 
-    r = sub.add_parser("refine", help="refine rubrics against response pools (resumable with --log)")
-    common(r)
-    r.add_argument("--pools", required=True, help="JSONL of {prompt | prompt_index, responses: [...]}")
-    r.add_argument("--proposer", required=True, help="proposer: a registered name (sim, ...) or module:factory")
-    r.add_argument("--proposer-arg", action="append", metavar="KEY=VALUE", help="option passed to the proposer")
-    r.add_argument("--rounds", type=int, help="refinement rounds (default 1)")
-    r.add_argument("--exclude-used", action="store_true", help="do not offer a response chosen in an earlier round")
-    r.add_argument("--pool-mode", choices=tuple(POOL_MODES), help="take rounds/exclusion from a paper condition")
-    r.add_argument(
+
+def _refine_flags(p: argparse.ArgumentParser) -> None:
+    _common_flags(p)
+    p.add_argument("--pools", required=True, help="JSONL of {prompt | prompt_index, responses: [...]}")
+    p.add_argument("--proposer", required=True, help="proposer: a registered name (sim, ...) or module:factory")
+    p.add_argument("--proposer-arg", action="append", metavar="KEY=VALUE", help="option passed to the proposer")
+    p.add_argument("--rounds", type=int, help="refinement rounds (default 1)")
+    p.add_argument("--exclude-used", action="store_true", help="do not offer a response chosen in an earlier round")
+    p.add_argument("--pool-mode", choices=tuple(POOL_MODES), help="take rounds/exclusion from a paper condition")
+    p.add_argument(
         "--weight-range",
         type=float,
         nargs=2,
@@ -442,35 +440,52 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("LO", "HI"),
         help="allowed criterion weights (default 1 3)",
     )
-    r.add_argument("--out", required=True, help="refined rubric file (same format as --rubrics)")
-    r.add_argument("--log", help="append-only JSONL iteration log; an existing log is resumed")
-    r.add_argument("--quiet", action="store_true", help="no per-iteration lines on stderr")
-    r.set_defaults(func=cmd_refine)
+    p.add_argument("--out", required=True, help="refined rubric file (same format as --rubrics)")
+    p.add_argument("--log", help="append-only JSONL iteration log; an existing log is resumed")
+    p.add_argument("--quiet", action="store_true", help="no per-iteration lines on stderr")
 
-    x = sub.add_parser("sim-export", help="write a rubric world's initial/gold rubrics and pools as files")
-    x.add_argument("--out", required=True, help="folder for initial_rubrics.json, gold_rubrics.json, pools.jsonl")
-    x.add_argument(
+
+def _sim_export_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="folder for initial_rubrics.json, gold_rubrics.json, pools.jsonl")
+    p.add_argument(
         "--pool-mode",
         choices=tuple(POOL_MODES),
         default="4-great-diverse-pairs",
         help="which generator(s) and pool size (default %(default)s)",
     )
-    x.add_argument("--seed", type=int, default=0, help="seed of the pool samples (default 0)")
-    x.add_argument("--world-arg", action="append", metavar="KEY=VALUE", help="world_seed, n_prompts, ...")
-    x.set_defaults(func=cmd_sim_export)
-    return ap
+    p.add_argument("--seed", type=int, default=0, help="seed of the pool samples (default 0)")
+    p.add_argument("--world-arg", action="append", metavar="KEY=VALUE", help="world_seed, n_prompts, ...")
+
+
+# name -> (flags, command, help): `chase rubric NAME` through the one dispatcher (chase.cli.dispatch)
+COMMANDS = {
+    "score": (_score_flags, cmd_score, "score responses (JSONL out, summary on stderr)"),
+    "refine": (_refine_flags, cmd_refine, "refine rubrics against response pools (resumable with --log)"),
+    "sim-export": (_sim_export_flags, cmd_sim_export, "write a rubric world's initial/gold rubrics and pools as files"),
+}
+SUBCOMMANDS = {name: (f"chase.rubric_cli:run_{name.replace('-', '_')}", h) for name, (_f, _c, h) in COMMANDS.items()}
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    """``chase rubric NAME``: bad files, specs, logs and options -> one line on stderr and exit 2."""
+    flags, command, help_ = COMMANDS[name]
+    return run_subcommand(f"chase rubric {name}", help_, flags, command, argv, (ValueError, RefineLogError))
+
+
+def run_score(argv: list[str]) -> int:
+    return run_command("score", argv)
+
+
+def run_refine(argv: list[str]) -> int:
+    return run_command("refine", argv)
+
+
+def run_sim_export(argv: list[str]) -> int:
+    return run_command("sim-export", argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (RubricFormatError, CheckSpecError, RefineLogError) as e:
-        print(f"chase rubric: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:  # bad --judge-arg / --proposer-arg options and the like
-        print(f"chase rubric: error: {e}", file=sys.stderr)
-        return 2
+    return dispatch(list(sys.argv[1:] if argv is None else argv), SUBCOMMANDS, "chase rubric", "sub-command")
 
 
 if __name__ == "__main__":

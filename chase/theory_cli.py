@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chase.cli import dispatch
+from chase.cli import dispatch, run_subcommand
 from rewards.io import atomic_write_text, emit
 from rewards.quantile import QuantileMap, SpecError, parse_number
 from theory import bandit, continuous
@@ -206,22 +206,10 @@ SUBCOMMANDS = {name: (f"chase.theory_cli:run_{name}", help_) for name, (_f, _c, 
 
 
 def run_command(name: str, argv: list[str]) -> int:
-    """Parse ``argv`` for ``chase theory NAME``, run it and print its JSON object; bad input -> one line on
-    stderr and exit code 2."""
+    """``chase theory NAME``: parse, run, print the JSON object; bad input -> one line on stderr and exit 2."""
     flags, command, help_ = COMMANDS[name]
-    p = argparse.ArgumentParser(prog=f"{PROG} {name}", description=help_)
-    flags(p)
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed usage + the error on stderr (or --help on stdout)
-        return int(exc.code or 0)
-    try:
-        result = command(args)
-    except (CliError, SpecError, continuous.KLBudgetError, ValueError) as exc:
-        print(f"{PROG} {name}: error: {exc}", file=sys.stderr)
-        return 2
-    emit(result)
-    return 0
+    expected = (CliError, SpecError, continuous.KLBudgetError, ValueError)
+    return run_subcommand(f"{PROG} {name}", help_, flags, lambda args: emit(command(args)), argv, expected)
 
 
 def _bind(name: str):

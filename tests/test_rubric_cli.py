@@ -1,5 +1,6 @@
 """``chase rubric score`` and ``chase rubric refine`` on the example files."""
 
+import argparse
 import json
 
 import pytest
@@ -132,7 +133,9 @@ def test_score_with_the_wrong_judge_is_a_clean_error(tmp_path, capsys):
 
 def test_registries_and_hooks():
     assert {"rule", "sim"} <= set(rubric_cli.VERIFIERS) and "sim" in rubric_cli.PROPOSERS
-    ns = rubric_cli._parser().parse_args(["score", "--rubrics", "r", "--responses", "x"])
+    p = argparse.ArgumentParser()
+    rubric_cli._score_flags(p)
+    ns = p.parse_args(["--rubrics", "r", "--responses", "x"])
     assert rubric_cli.make_verifier(ns).name == "rule"
     ns.judge = "chase.rubric_cli:_rule_verifier"  # module:factory form, called as factory(options)
     assert rubric_cli.make_verifier(ns).name == "rule"
