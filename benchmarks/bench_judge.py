@@ -67,7 +67,7 @@ def run_mode(base_url, items, expected, *, concurrency, per_call, cache=None):
     }
 
 
-def main() -> int:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--responses", type=int, default=256)
     ap.add_argument("--criteria", type=int, default=10)
@@ -78,55 +78,46 @@ def main() -> int:
         action="store_true",
         help="skip the slowest baseline (responses x criteria calls one at a time)",
     )
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    rubric = Rubric(tuple(Criterion(f"The answer satisfies requirement {i}") for i in range(args.criteria)))
+
+def _workload(n_responses: int, n_criteria: int):
+    """(items, expected verdicts): one rubric of ``n_criteria`` criteria, ``n_responses`` responses."""
+    rubric = Rubric(tuple(Criterion(f"The answer satisfies requirement {i}") for i in range(n_criteria)))
     items = [
         ("A patient asks about a headache.", f"Response {k}: rest, fluids and see a doctor if it lasts.", rubric)
-        for k in range(args.responses)
+        for k in range(n_responses)
     ]
     expected = [[int(oracle_verdict(r, c.text)) for c in rubric.criteria] for _, r, _ in items]
+    return items, expected
 
+
+def _start_oracle(latency_ms: float) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chase",
-            "judge",
-            "serve",
-            "--oracle",
-            "--port",
-            "0",
-            "--latency-ms",
-            str(args.latency_ms),
-        ],
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        base_url = json.loads(proc.stdout.readline())["base_url"]
-        rows = {}
-        rows["per_response_concurrent"] = run_mode(
-            base_url, items, expected, concurrency=args.concurrency, per_call=None
-        )
-        rows["per_response_serial"] = run_mode(base_url, items, expected, concurrency=1, per_call=None)
-        rows["per_criterion_concurrent"] = run_mode(base_url, items, expected, concurrency=args.concurrency, per_call=1)
-        if not args.skip_serial_per_criterion:
-            rows["per_criterion_serial"] = run_mode(base_url, items, expected, concurrency=1, per_call=1)
-        with tempfile.TemporaryDirectory() as d:
-            cache = VerdictCache(Path(d) / "verdicts.sqlite")
-            rows["per_response_concurrent_cold_cache"] = run_mode(
-                base_url, items, expected, concurrency=args.concurrency, per_call=None, cache=cache
-            )
-            rows["per_response_warm_cache"] = run_mode(
-                base_url, items, expected, concurrency=args.concurrency, per_call=None, cache=cache
-            )
-            cache.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    cmd = [sys.executable, "-m", "chase", "judge", "serve", "--oracle", "--port", "0", "--latency-ms", str(latency_ms)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)
 
+
+def _all_modes(base_url: str, items, expected, args) -> dict:
+    conc = args.concurrency
+    # warm-up, not timed: the first request imports the openai SDK (~1.3 s) and opens connections
+    run_mode(base_url, items[:1], expected[:1], concurrency=1, per_call=None)
+    rows = {
+        "per_response_concurrent": run_mode(base_url, items, expected, concurrency=conc, per_call=None),
+        "per_response_serial": run_mode(base_url, items, expected, concurrency=1, per_call=None),
+        "per_criterion_concurrent": run_mode(base_url, items, expected, concurrency=conc, per_call=1),
+    }
+    if not args.skip_serial_per_criterion:
+        rows["per_criterion_serial"] = run_mode(base_url, items, expected, concurrency=1, per_call=1)
+    with tempfile.TemporaryDirectory() as d:
+        cache = VerdictCache(Path(d) / "verdicts.sqlite")
+        for name in ("per_response_concurrent_cold_cache", "per_response_warm_cache"):
+            rows[name] = run_mode(base_url, items, expected, concurrency=conc, per_call=None, cache=cache)
+        cache.close()
+    return rows
+
+
+def _summary(rows: dict, args) -> dict:
     conc, ser = rows["per_response_concurrent"], rows["per_response_serial"]
     pc = rows["per_criterion_concurrent"]
     summary = {
@@ -146,9 +137,22 @@ def main() -> int:
         "all_correct": all(r["correct"] for r in rows.values()),
     }
     if "per_criterion_serial" in rows:
-        summary["speedup_best_vs_healthbench_style_serial"] = round(
-            rows["per_criterion_serial"]["wall_s"] / conc["wall_s"], 2
-        )
+        serial = rows["per_criterion_serial"]["wall_s"]
+        summary["speedup_best_vs_healthbench_style_serial"] = round(serial / conc["wall_s"], 2)
+    return summary
+
+
+def main() -> int:
+    args = _args()
+    items, expected = _workload(args.responses, args.criteria)
+    proc = _start_oracle(args.latency_ms)
+    try:
+        base_url = json.loads(proc.stdout.readline())["base_url"]
+        rows = _all_modes(base_url, items, expected, args)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    summary = _summary(rows, args)
     print(json.dumps(summary, indent=2))
     return 0 if summary["all_correct"] else 1
 
