@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
+from typing import NamedTuple
 
 COMMANDS = {
     "theory": ("chase.theory_cli", "closed forms and exact bandits (JSON on stdout)"),
@@ -25,22 +26,43 @@ COMMANDS = {
 }
 
 
-def _usage(prog: str, table: dict[str, tuple[str, str]], what: str) -> str:
+class Command(NamedTuple):
+    """A sub-command whose module is already imported: ``flags(parser)`` adds its flags, ``run(args)`` runs it
+    (returns an exit code or None), and errors of the ``expected`` types become one line on stderr and exit 2."""
+
+    flags: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+    help: str
+    expected: tuple[type[BaseException], ...] = (ValueError,)
+
+
+Table = dict[str, "tuple[str, str] | Command"]
+
+
+def _help(entry: tuple[str, str] | Command) -> str:
+    return entry.help if isinstance(entry, Command) else entry[1]
+
+
+def _usage(prog: str, table: Table, what: str) -> str:
     lines = [f"usage: {prog} {what.upper()} [ARGS...]", "", f"{what}s:"]
     width = max(8, *(len(n) for n in table))
-    lines += [f"  {name:<{width}}  {help_}" for name, (_mod, help_) in table.items()]
+    lines += [f"  {name:<{width}}  {_help(entry)}" for name, entry in table.items()]
     return "\n".join(lines)
 
 
-def dispatch(argv: list[str], table: dict[str, tuple[str, str]], prog: str, what: str) -> int:
-    """Run ``table[argv[0]]``'s target with ``argv[1:]`` (imported only now); usage on -h, 2 if unknown."""
+def dispatch(argv: list[str], table: Table, prog: str, what: str) -> int:
+    """Run ``table[argv[0]]`` with ``argv[1:]``: a :class:`Command` through :func:`run_subcommand`, or a
+    ``("module[:function]", help)`` target imported only now. Usage on -h; exit 2 for an unknown name."""
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage(prog, table, what))
         return 0
     if argv[0] not in table:
         print(f"{prog}: unknown {what} {argv[0]!r}\n\n{_usage(prog, table, what)}", file=sys.stderr)
         return 2
-    module, _, function = table[argv[0]][0].partition(":")
+    entry = table[argv[0]]
+    if isinstance(entry, Command):
+        return run_subcommand(f"{prog} {argv[0]}", entry.help, entry.flags, entry.run, argv[1:], entry.expected)
+    module, _, function = entry[0].partition(":")
     return int(getattr(importlib.import_module(module), function or "main")(argv[1:]) or 0)
 
 

@@ -22,7 +22,7 @@ import signal
 import sys
 from typing import Any
 
-from chase.cli import dispatch, run_subcommand
+from chase.cli import Command, dispatch
 from rewards.io import emit
 
 __all__ = ["add_llm_arguments", "llm_options", "main", "openai_proposer", "openai_verifier", "transformers_verifier"]
@@ -177,15 +177,11 @@ def _serve_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument("--served-model-name", help="model name reported to clients (default: the folder name)")
 
 
-SUBCOMMANDS = {"serve": ("chase.judge_cli:run_serve", "serve a local model (or the oracle) over /v1/chat/completions")}
-
-
-def run_serve(argv: list[str]) -> int:
-    return run_subcommand("chase judge serve", SUBCOMMANDS["serve"][1], _serve_flags, cmd_serve, argv, (ValueError,))
+COMMANDS = {"serve": Command(_serve_flags, cmd_serve, "serve a local model (or the oracle) over /v1/chat/completions")}
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch(list(sys.argv[1:] if argv is None else argv), SUBCOMMANDS, "chase judge", "sub-command")
+    return dispatch(list(sys.argv[1:] if argv is None else argv), COMMANDS, "chase judge", "sub-command")
 
 
 if __name__ == "__main__":

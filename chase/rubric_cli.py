@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from chase.cli import dispatch, run_subcommand
+from chase.cli import Command, dispatch
 from chase.judge_cli import add_llm_arguments, llm_options
 from rewards.formats import FORMATS, RubricRecord, load_rubrics, read_json_records, render_prompt, save_rubrics
 from rewards.io import emit, to_json, write_jsonl
@@ -457,35 +457,21 @@ def _sim_export_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--world-arg", action="append", metavar="KEY=VALUE", help="world_seed, n_prompts, ...")
 
 
-# name -> (flags, command, help): `chase rubric NAME` through the one dispatcher (chase.cli.dispatch)
+# `chase rubric NAME` through the one dispatcher; bad files, specs, logs and options -> one line, exit 2
+_EXPECTED = (ValueError, RefineLogError)
 COMMANDS = {
-    "score": (_score_flags, cmd_score, "score responses (JSONL out, summary on stderr)"),
-    "refine": (_refine_flags, cmd_refine, "refine rubrics against response pools (resumable with --log)"),
-    "sim-export": (_sim_export_flags, cmd_sim_export, "write a rubric world's initial/gold rubrics and pools as files"),
+    "score": Command(_score_flags, cmd_score, "score responses (JSONL out, summary on stderr)", _EXPECTED),
+    "refine": Command(
+        _refine_flags, cmd_refine, "refine rubrics against response pools (resumable with --log)", _EXPECTED
+    ),
+    "sim-export": Command(
+        _sim_export_flags, cmd_sim_export, "write a rubric world's initial/gold rubrics and pools as files", _EXPECTED
+    ),
 }
-SUBCOMMANDS = {name: (f"chase.rubric_cli:run_{name.replace('-', '_')}", h) for name, (_f, _c, h) in COMMANDS.items()}
-
-
-def run_command(name: str, argv: list[str]) -> int:
-    """``chase rubric NAME``: bad files, specs, logs and options -> one line on stderr and exit 2."""
-    flags, command, help_ = COMMANDS[name]
-    return run_subcommand(f"chase rubric {name}", help_, flags, command, argv, (ValueError, RefineLogError))
-
-
-def run_score(argv: list[str]) -> int:
-    return run_command("score", argv)
-
-
-def run_refine(argv: list[str]) -> int:
-    return run_command("refine", argv)
-
-
-def run_sim_export(argv: list[str]) -> int:
-    return run_command("sim-export", argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch(list(sys.argv[1:] if argv is None else argv), SUBCOMMANDS, "chase rubric", "sub-command")
+    return dispatch(list(sys.argv[1:] if argv is None else argv), COMMANDS, "chase rubric", "sub-command")
 
 
 if __name__ == "__main__":

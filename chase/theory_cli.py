@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chase.cli import dispatch, run_subcommand
+from chase.cli import Command, dispatch
 from rewards.io import atomic_write_text, emit
 from rewards.quantile import QuantileMap, SpecError, parse_number
 from theory import bandit, continuous
@@ -95,39 +95,33 @@ def _map(spec: str) -> QuantileMap:
     return QuantileMap.parse(spec)  # SpecError names the bad token
 
 
+def _budget_row(qmap, procedure: str, kl_budget: float, stats, extra: dict) -> dict:
+    return {
+        "map": qmap.spec,
+        "procedure": procedure,
+        "kl": float(stats["kl"]),
+        "kl_budget": kl_budget,
+        **extra,
+        "win_rate": float(stats["win_rate"]),
+        "expected_true": float(stats["expected_true"]),
+    }
+
+
 def cmd_winrate(args) -> dict:
     qmap = _map(args.map)
     if args.procedure == "tilt":
         if args.n is not None:
             raise CliError("--n is only for --procedure bon")
         beta = float(continuous.beta_for_kl(args.kl, qmap))
-        stats = continuous.tilt_stats(qmap, beta)
-        return {
-            "map": qmap.spec,
-            "procedure": "tilt",
-            "kl": float(stats["kl"]),
-            "kl_budget": args.kl,
-            "beta": _finite(beta),
-            "inv_beta": 0.0 if math.isinf(beta) else 1.0 / beta,
-            "win_rate": float(stats["win_rate"]),
-            "expected_true": float(stats["expected_true"]),
-        }
+        extra = {"beta": _finite(beta), "inv_beta": 0.0 if math.isinf(beta) else 1.0 / beta}
+        return _budget_row(qmap, "tilt", args.kl, continuous.tilt_stats(qmap, beta), extra)
     if args.n is None:
         n = int(continuous.n_for_kl(args.kl, qmap))
     else:
         n = args.n
         if float(continuous.bon_kl(n, qmap)) > args.kl + 1e-12:
             raise CliError(f"--n {n} has KL {float(continuous.bon_kl(n, qmap)):.6g} > the budget --kl {args.kl}")
-    stats = continuous.bon_stats(qmap, n)
-    return {
-        "map": qmap.spec,
-        "procedure": "bon",
-        "kl": float(stats["kl"]),
-        "kl_budget": args.kl,
-        "n": n,
-        "win_rate": float(stats["win_rate"]),
-        "expected_true": float(stats["expected_true"]),
-    }
+    return _budget_row(qmap, "bon", args.kl, continuous.bon_stats(qmap, n), {"n": n})
 
 
 def cmd_bon(args) -> dict:
@@ -194,37 +188,28 @@ def cmd_fig2(args) -> dict:
     return {"out": str(Path(args.out)), "files": {k: str(v) for k, v in paths.items()}, "anchors": data["anchors"]}
 
 
-# name -> (flags, command, help); each becomes `chase theory NAME` through the one dispatcher (chase.cli.dispatch)
+def _emitting(command):
+    """The command's JSON object goes to stdout (one object per call)."""
+    return lambda args: emit(command(args))
+
+
+_EXPECTED = (CliError, SpecError, continuous.KLBudgetError, ValueError)
+# `chase theory NAME` through the one dispatcher (chase.cli.dispatch) and its error boundary
 COMMANDS = {
-    "winrate": (_winrate_flags, cmd_winrate, "win rate of the tilt or best-of-n at a KL budget"),
-    "bon": (_bon_flags, cmd_bon, "best-of-n win rate and KL"),
-    "bandit": (_bandit_flags, cmd_bandit, "exact finite-K tilt or best-of-n"),
-    "curve": (_curve_flags, cmd_curve, "win rate against KL for one or more maps, as CSV"),
-    "fig2": (_fig2_flags, cmd_fig2, "the paper's Figure 2 (PNG + PDF + plotted numbers as JSON)"),
+    "winrate": Command(
+        _winrate_flags, _emitting(cmd_winrate), "win rate of the tilt or best-of-n at a KL budget", _EXPECTED
+    ),
+    "bon": Command(_bon_flags, _emitting(cmd_bon), "best-of-n win rate and KL", _EXPECTED),
+    "bandit": Command(_bandit_flags, _emitting(cmd_bandit), "exact finite-K tilt or best-of-n", _EXPECTED),
+    "curve": Command(_curve_flags, _emitting(cmd_curve), "win rate against KL for one or more maps, as CSV", _EXPECTED),
+    "fig2": Command(
+        _fig2_flags, _emitting(cmd_fig2), "the paper's Figure 2 (PNG + PDF + plotted numbers as JSON)", _EXPECTED
+    ),
 }
-SUBCOMMANDS = {name: (f"chase.theory_cli:run_{name}", help_) for name, (_f, _c, help_) in COMMANDS.items()}
-
-
-def run_command(name: str, argv: list[str]) -> int:
-    """``chase theory NAME``: parse, run, print the JSON object; bad input -> one line on stderr and exit 2."""
-    flags, command, help_ = COMMANDS[name]
-    expected = (CliError, SpecError, continuous.KLBudgetError, ValueError)
-    return run_subcommand(f"{PROG} {name}", help_, flags, lambda args: emit(command(args)), argv, expected)
-
-
-def _bind(name: str):
-    return lambda argv: run_command(name, argv)
-
-
-run_winrate = _bind("winrate")
-run_bon = _bind("bon")
-run_bandit = _bind("bandit")
-run_curve = _bind("curve")
-run_fig2 = _bind("fig2")
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch(list(sys.argv[1:] if argv is None else argv), SUBCOMMANDS, PROG, "sub-command")
+    return dispatch(list(sys.argv[1:] if argv is None else argv), COMMANDS, PROG, "sub-command")
 
 
 if __name__ == "__main__":

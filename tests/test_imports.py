@@ -1,55 +1,63 @@
 """The dependency rules of docs/ARCHITECTURE.md, checked in fresh interpreters."""
 
+import importlib
 import subprocess
 import sys
 
 import pytest
 
 
-@pytest.mark.parametrize("package", ["rewards", "theory", "sim"])
-def test_core_packages_import_without_torch_or_trl(package):
+def _import_everything_then(package: str, check: str) -> None:
+    """In a fresh interpreter, import every module of ``package``, then run the ``check`` statement."""
     code = (
         f"import importlib, pkgutil, sys; import {package} as p\n"
         "for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.'):\n"
         "    importlib.import_module(m.name)\n"
-        "bad = sorted(k for k in ('torch', 'trl', 'transformers') if k in sys.modules)\n"
-        "assert not bad, bad\n"
+        f"{check}\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("package", ["rewards", "theory", "sim"])
+def test_core_packages_import_without_torch_or_trl(package):
+    _import_everything_then(
+        package, "bad = sorted(k for k in ('torch', 'trl', 'transformers') if k in sys.modules)\nassert not bad, bad"
+    )
 
 
 def test_sim_never_imports_theory():
-    code = (
-        "import importlib, pkgutil, sys, sim\n"
-        "for m in pkgutil.walk_packages(sim.__path__, 'sim.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "assert 'theory' not in sys.modules\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    _import_everything_then("sim", "assert 'theory' not in sys.modules")
 
 
 def test_rewards_imports_nothing_of_ours():
-    code = (
-        "import importlib, pkgutil, sys, rewards\n"
-        "for m in pkgutil.walk_packages(rewards.__path__, 'rewards.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "ours = {'theory', 'sim', 'rft', 'figures', 'paper_repro', 'chase'}\n"
-        "assert not ours & set(sys.modules), ours & set(sys.modules)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    ours = "{'theory', 'sim', 'rft', 'figures', 'paper_repro', 'chase'}"
+    _import_everything_then("rewards", f"assert not {ours} & set(sys.modules), {ours} & set(sys.modules)")
 
 
-def test_every_chase_command_and_repro_target_resolves(capsys):
-    """`chase --help` lists only commands that exist (one once pointed at a module that did not)."""
-    import importlib
+def _resolve(entry):
+    from chase.cli import Command
 
-    from chase import cli, repro_cli
+    if isinstance(entry, Command):
+        return entry.run
+    module, _, function = entry[0].partition(":")
+    return getattr(importlib.import_module(module), function or "main")
 
-    for mod, _help in list(cli.COMMANDS.values()) + list(repro_cli.TARGETS.values()):
-        assert callable(importlib.import_module(mod).main), mod
-    assert cli.main(["repro", "--help"]) == 0
+
+def test_every_chase_command_and_target_resolves(capsys):
+    """Every name in every command table (`chase`, `chase sim|rft|rubric|judge|theory|repro`) points at something
+    callable (one once pointed at a module that did not exist)."""
+    from chase import cli
+
+    for name, entry in cli.COMMANDS.items():
+        top = _resolve(entry)
+        assert callable(top), name
+        module = importlib.import_module(entry[0])
+        table = next(getattr(module, t) for t in ("COMMANDS", "SUBCOMMANDS", "TARGETS") if hasattr(module, t))
+        for sub, sub_entry in table.items():
+            assert callable(_resolve(sub_entry)), (name, sub)
+        assert cli.main([name, "--help"]) == 0
+        assert cli.main([name, "no-such-thing"]) == 2
     assert "rubric-world-sensitivity" in capsys.readouterr().out
-    assert cli.main(["repro", "no-such-target"]) == 2
 
 
 def _imported_modules(path) -> set[str]:
