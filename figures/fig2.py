@@ -23,6 +23,11 @@ _STYLE_A = {
 }
 
 
+def _axes(ax, kl, title: str) -> None:
+    ax.axhline(0.5, color="0.5", lw=0.8, zorder=0)  # the base policy's win rate against itself
+    ax.set(xlabel="KL(π ‖ π₀)", ylabel="win rate vs π₀", xlim=(kl[0], kl[-1]), ylim=(0, 1.01), title=title)
+
+
 def plot(data: dict):
     """Two panels: (a) KL 0..8 for the six maps of Figure 2a; (b) KL 0..4, top c correct, rest reversed."""
     fig, axes = new_figure(ncols=2, width=4.8, height=3.6)
@@ -33,14 +38,7 @@ def plot(data: dict):
     for i, curve in enumerate(a["curves"]):
         color, dash = _STYLE_A.get(curve["label"], (PALETTE[i % len(PALETTE)], "-"))
         ax_a.plot(kl, curve["win_rate"], dash, color=color, lw=1.8, label=curve["label"])
-    ax_a.axhline(0.5, color="0.5", lw=0.8, zorder=0)
-    ax_a.set(
-        xlabel="KL(π ‖ π₀)",
-        ylabel="win rate vs π₀",
-        xlim=(kl[0], kl[-1]),
-        ylim=(0, 1.01),
-        title="(a) misspecified bands",
-    )
+    _axes(ax_a, kl, "(a) misspecified bands")
     ax_a.legend(loc="lower right", fontsize=7.5, frameon=True)
 
     b = data["b"]
@@ -50,14 +48,7 @@ def plot(data: dict):
     norm = mpl.colors.Normalize(vmin=float(cs.min()), vmax=float(cs.max()))
     for c, curve in zip(cs, b["curves"], strict=True):
         ax_b.plot(kl_b, curve["win_rate"], color=cmap(norm(c)), lw=1.6)
-    ax_b.axhline(0.5, color="0.5", lw=0.8, zorder=0)
-    ax_b.set(
-        xlabel="KL(π ‖ π₀)",
-        ylabel="win rate vs π₀",
-        xlim=(kl_b[0], kl_b[-1]),
-        ylim=(0, 1.01),
-        title="(b) top c correct, rest reversed",
-    )
+    _axes(ax_b, kl_b, "(b) top c correct, rest reversed")
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=norm)
     cbar = fig.colorbar(sm, ax=ax_b, pad=0.02)
     cbar.set_label("c (fraction correctly ranked at the top)")

@@ -153,15 +153,19 @@ def _tilt_core(t, v0, v1, a, b, tied):
     return win, kl, mean_v
 
 
+def _procedure_stats(core, param: np.ndarray, qmap) -> dict[str, np.ndarray]:
+    """``core`` (the tilt's or best-of-n's closed form) over the map's pieces, for every value of ``param``."""
+    v0, v1, a, b, tied = _split(_as_pieces(qmap))
+    win, kl, mean_v = core(param[..., None], v0, v1, a, b, tied)
+    return {"win_rate": win, "expected_true": win, "kl": kl, "mean_proxy": mean_v}
+
+
 def tilt_stats(qmap, beta) -> dict[str, np.ndarray]:
     """Win rate (= expected true reward), KL and mean proxy quantile of pi ∝ pi0 exp(v/beta).
 
     ``beta``: scalar or array of shape S (np.inf = base policy). Returns arrays of shape S.
     """
-    t = _inv_beta(beta)
-    v0, v1, a, b, tied = _split(_as_pieces(qmap))
-    win, kl, mean_v = _tilt_core(t[..., None], v0, v1, a, b, tied)
-    return {"win_rate": win, "expected_true": win, "kl": kl, "mean_proxy": mean_v}
+    return _procedure_stats(_tilt_core, _inv_beta(beta), qmap)
 
 
 def tilt_win_rate(qmap, beta) -> np.ndarray:
@@ -253,10 +257,7 @@ def bon_stats(qmap, n) -> dict[str, np.ndarray]:
 
     ``n``: scalar or array of shape S (real n >= 1 allowed: the formulas are analytic in n).
     """
-    n = _check_n(n)
-    v0, v1, a, b, tied = _split(_as_pieces(qmap))
-    win, kl, mean_v = _bon_core(n[..., None], v0, v1, a, b, tied)
-    return {"win_rate": win, "expected_true": win, "kl": kl, "mean_proxy": mean_v}
+    return _procedure_stats(_bon_core, _check_n(n), qmap)
 
 
 def bon_win_rate(qmap, n) -> np.ndarray:
