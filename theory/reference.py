@@ -120,11 +120,17 @@ def proposition1(
     def exponent(x, xi):  # log weight = t (r - f_max) <= 0 (up to the grid's resolution)
         return t * (r_of(x, xi) - f_max)
 
-    z = e_true = e_u = e_exp = 0.0
+    return _integrate(points, dist, randomized, exponent, exponent, cdf, logpdf)
+
+
+def _integrate(points, dist, randomized, log_weight, log_weight_value, cdf, logpdf) -> dict[str, float]:
+    """Sum the quadrature moments over the pieces: Z, E[r* w], E[u w] and E[w log w] -> the normalized expected
+    true reward, win rate and KL = E[w log w]/Z - log Z (clipped at 0)."""
+    z = e_true = e_u = e_wlogw = 0.0
     for lo, hi in _intervals(points, dist):
-        m = _moments(exponent, lo, hi, randomized, exponent, cdf, logpdf)
-        z, e_true, e_u, e_exp = z + m[0], e_true + m[1], e_u + m[2], e_exp + m[3]
-    return {"expected_true": e_true / z, "win_rate": e_u / z, "kl": float(max(e_exp / z - np.log(z), 0.0))}
+        m = _moments(log_weight, lo, hi, randomized, log_weight_value, cdf, logpdf)
+        z, e_true, e_u, e_wlogw = z + m[0], e_true + m[1], e_u + m[2], e_wlogw + m[3]
+    return {"expected_true": e_true / z, "win_rate": e_u / z, "kl": float(max(e_wlogw / z - np.log(z), 0.0))}
 
 
 def map_tilt_reference(qmap: QuantileMap | str, beta: float) -> dict[str, float]:
@@ -186,12 +192,8 @@ def bon_reference(
         w = weight(x, xi)
         return float(np.log(w)) if w > 0 else 0.0
 
-    z = e_true = e_u = e_wlogw = 0.0
-    for lo, hi in _intervals(points, dist):
-        m = _moments(logw, lo, hi, randomized, logw_value, cdf, logpdf)
-        z, e_true, e_u, e_wlogw = z + m[0], e_true + m[1], e_u + m[2], e_wlogw + m[3]
     # z is 1 up to quadrature error; dividing keeps the results normalized like proposition1's
-    return {"expected_true": e_true / z, "win_rate": e_u / z, "kl": float(max(e_wlogw / z - np.log(z), 0.0))}
+    return _integrate(points, dist, randomized, logw, logw_value, cdf, logpdf)
 
 
 def map_bon_reference(qmap: QuantileMap | str, n: float) -> dict[str, float]:
