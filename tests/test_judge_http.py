@@ -194,17 +194,22 @@ def test_injected_faults_exact_counts(caplog):
     assert wall < 6.0
 
 
-def test_retry_after_is_honoured():
+@pytest.mark.parametrize("retry_after,cap,wait", [("0.5", 60.0, (0.5, 5.0)), ("30", 0.3, (0.3, 5.0))])
+def test_retry_after_is_honoured_up_to_its_cap(retry_after, cap, wait):
+    # the header is read from the openai SDK's error response; a server asking for 30 s waits only the cap
     times: list[float] = []
 
     def fault_fn(index, body):
         times.append(time.monotonic())
-        return Fault(status=429, headers=(("Retry-After", "0.5"),)) if index == 0 else None
+        return Fault(status=429, headers=(("Retry-After", retry_after),)) if index == 0 else None
 
     with JudgeServer(OracleBackend(), fault_fn=fault_fn) as srv:
-        judge = OpenAICompatibleJudge(config(srv))
+        judge = OpenAICompatibleJudge(config(srv, retry_after_max_s=cap))
         assert judge.verify("p", "r", RUBRIC).tolist() == expected("r")
-    assert len(times) == 2 and times[1] - times[0] >= 0.5
+    assert len(times) == 2 and wait[0] <= times[1] - times[0] < wait[1]
+
+
+def test_parse_retry_after():
     assert parse_retry_after("2") == 2.0 and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: retry now
 

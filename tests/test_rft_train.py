@@ -42,6 +42,15 @@ def assets(tmp_path_factory):
     return root
 
 
+def _args(assets, **kw):
+    """RFTArguments on the test assets (one evaluation prompt unless ``kw`` says otherwise)."""
+    from rft.train import RFTArguments
+
+    return RFTArguments(
+        model_name_or_path=str(assets / "lm"), task_dir=str(assets / "task"), **{"eval_prompts": 1, **kw}
+    )
+
+
 def _config(out, **kw):
     from trl import GRPOConfig
 
@@ -68,16 +77,9 @@ def _config(out, **kw):
 def test_grpo_steps_change_params_and_log_our_metrics(assets, tmp_path):
     from safetensors.torch import load_file
 
-    from rft.train import RFTArguments, train
+    from rft.train import train
 
-    args = RFTArguments(
-        model_name_or_path=str(assets / "lm"),
-        task_dir=str(assets / "task"),
-        proxy="initial",
-        eval_every=3,
-        eval_prompts=2,
-        eval_samples=4,
-    )
+    args = _args(assets, proxy="initial", eval_every=3, eval_prompts=2, eval_samples=4)
     res = train(args, _config(tmp_path / "run"), keep_trainer=True)
     before = load_file(str(assets / "lm" / "model.safetensors"))
     after = {k: v.detach().cpu() for k, v in res.trainer.model.state_dict().items()}
@@ -111,18 +113,9 @@ class HalfUnknown(RuleVerifier):
 
 
 def test_none_rewards_are_handled_standard_format(assets, tmp_path):
-    from rft.train import RFTArguments, train
+    from rft.train import train
 
-    args = RFTArguments(
-        model_name_or_path=str(assets / "lm"),
-        task_dir=str(assets / "task"),
-        proxy="refined",
-        prompt_format="standard",
-        eval_every=2,
-        eval_prompts=1,
-        eval_samples=2,
-        monitor_gold=False,
-    )
+    args = _args(assets, proxy="refined", prompt_format="standard", eval_every=2, eval_samples=2, monitor_gold=False)
     res = train(args, _config(tmp_path / "run", max_steps=2), verifier=HalfUnknown())
     logs = read_jsonl(tmp_path / "run" / "train_log.jsonl")
     fr = [r["proxy_refined/unscored_frac"] for r in logs if "proxy_refined/unscored_frac" in r]
@@ -161,20 +154,12 @@ def test_smoke_config_end_to_end_and_resume(assets, tmp_path, capsys):
 
 def test_bt_proxy_trains(assets, tmp_path):
     from rft.tasks.triage import load_task
-    from rft.train import RFTArguments, train
+    from rft.train import train
 
     task = load_task(assets / "task")
     on, off = task.bt_model("on"), task.bt_model("off")
     assert on.w.shape == off.w.shape == (12, 13)
-    args = RFTArguments(
-        model_name_or_path=str(assets / "lm"),
-        task_dir=str(assets / "task"),
-        proxy="bt",
-        bt_kind="off",
-        eval_every=1,
-        eval_prompts=1,
-        eval_samples=2,
-    )
+    args = _args(assets, proxy="bt", bt_kind="off", eval_every=1, eval_samples=2)
     res = train(args, _config(tmp_path / "run", max_steps=1))
     logs = read_jsonl(tmp_path / "run" / "train_log.jsonl")
     assert any("rewards/proxy_bt_off/mean" in r for r in logs)

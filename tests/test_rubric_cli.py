@@ -96,23 +96,9 @@ def test_refine_cli_resumes(tmp_path, capsys):
     pools = tmp_path / "pools.jsonl"
     resp = [json.loads(x) for x in open(f"{EX}/triage_responses.jsonl")]
     pools.write_text(json.dumps({"prompt_index": 0, "responses": [r["response"] for r in resp[:4]]}) + "\n")
-    args = [
-        "refine",
-        "--rubrics",
-        f"{EX}/triage_paper.json",
-        "--pools",
-        str(pools),
-        "--proposer",
-        "add-phrase",
-        "--rounds",
-        "2",
-        "--exclude-used",
-        "--out",
-        str(tmp_path / "refined.json"),
-        "--log",
-        str(tmp_path / "log.jsonl"),
-        "--quiet",
-    ]
+    args = ["refine", "--rubrics", f"{EX}/triage_paper.json", "--pools", str(pools)]
+    args += ["--proposer", "add-phrase", "--rounds", "2", "--exclude-used", "--quiet"]
+    args += ["--out", str(tmp_path / "refined.json"), "--log", str(tmp_path / "log.jsonl")]
     assert rubric_cli.main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["iterations"] == 4 and summary["resumed_iterations"] == 0
@@ -156,25 +142,9 @@ def test_sim_export_refine_and_score_through_the_cli(tmp_path, capsys):
     assert [r.prompt for r in init] == ["case-000", "case-001", "case-002"]
     pools = read_jsonl(tmp_path / "pools.jsonl")
     assert len(pools) == 3 and len(pools[0]["responses"]) == 16
-    args = [
-        "refine",
-        "--rubrics",
-        str(tmp_path / "initial_rubrics.json"),
-        "--pools",
-        str(tmp_path / "pools.jsonl"),
-        "--judge",
-        "sim",
-        "--proposer",
-        "sim",
-        "--pool-mode",
-        "4-great-pairs",
-        "--out",
-        str(tmp_path / "r.json"),
-        "--log",
-        str(tmp_path / "log.jsonl"),
-        "--quiet",
-        *world,
-    ]
+    args = ["refine", "--rubrics", str(tmp_path / "initial_rubrics.json"), "--pools", str(tmp_path / "pools.jsonl")]
+    args += ["--judge", "sim", "--proposer", "sim", "--pool-mode", "4-great-pairs", "--quiet", *world]
+    args += ["--out", str(tmp_path / "r.json"), "--log", str(tmp_path / "log.jsonl")]
     assert rubric_cli.main(args) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["iterations"] == 12 and s["failures"] == 0 and s["status_counts"]["accepted"] > 0
