@@ -34,17 +34,9 @@ def marker(body: dict) -> str:
 
 
 def config(srv: JudgeServer, **kw) -> JudgeConfig:
-    base = dict(
-        base_url=srv.base_url,
-        model="oracle",
-        max_concurrency=8,
-        timeout_s=2.0,
-        max_attempts=4,
-        backoff_base_s=0.01,
-        backoff_max_s=0.05,
-        api_key_env=None,
-    )
-    return JudgeConfig(**{**base, **kw})
+    fast_retries = {"timeout_s": 2.0, "max_attempts": 4, "backoff_base_s": 0.01, "backoff_max_s": 0.05}
+    local = {"base_url": srv.base_url, "model": "oracle", "max_concurrency": 8, "api_key_env": None}
+    return JudgeConfig(**{**local, **fast_retries, **kw})
 
 
 @pytest.fixture
