@@ -12,7 +12,7 @@ pieces; piece ``i`` sends the true band ``[u0, u1]`` onto the proxy band ``[v0, 
            mid-rank convention, so the base win rate stays exactly 1/2)
 
 Everything the theory needs is then ``h(v) = E[u | v]``, which is linear on each piece, plus the
-positions of the ties (ties change the KL, THEORY.md section 2).
+positions of the ties (ties change the KL, docs/theory.md section 2).
 
 Spec grammar (``QuantileMap.parse``), bands are closed intervals of [0, 1]:
 

@@ -1,4 +1,4 @@
-"""Exact finite-K bandits (THEORY.md section 3): tilt and best-of-n over K arms, ties allowed.
+"""Exact finite-K bandits (docs/theory.md section 3): tilt and best-of-n over K arms, ties allowed.
 
 Arms k have base probabilities ``p`` (K,), true rewards and proxy rewards (K,). Win rates use mid-ranks
 ``u_k = P0(r* < r*_k) + P0(r* = r*_k) / 2`` so the base policy's win rate is exactly 1/2. Ties are exact

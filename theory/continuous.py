@@ -1,6 +1,6 @@
 """Exact closed forms for the exponential tilt and best-of-n under a piecewise-linear quantile map.
 
-THEORY.md section 2: any procedure that acts on the proxy only through the proxy quantile v, with
+docs/theory.md section 2: any procedure that acts on the proxy only through the proxy quantile v, with
 output density g(v) relative to pi0, has ``E_pi[u] = int_0^1 h(v) g(v) dv`` and
 ``KL(pi || pi0) = int_0^1 g log g``. A :class:`rewards.QuantileMap` makes ``h(v) = E[u | v]`` linear
 on each piece (``h = a + b*v``), so both integrals are sums of elementary integrals of ``(a + b*v)``
