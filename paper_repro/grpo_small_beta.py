@@ -13,7 +13,14 @@ import argparse
 
 import numpy as np
 
-from paper_repro.bandit_findings.sections import BETA_MAPS, BETA_WORLD, GRPO_DECAY_STEPS, SEEDS, grpo_decay, train
+from paper_repro.bandit_findings.sections import (
+    BETA_MAPS,
+    BETA_WORLD,
+    GRPO_DECAY_STEPS,
+    SEEDS,
+    grpo_decay,
+    run_experiment,
+)
 from rewards import QuantileMap
 from rewards.stats import interval
 from sim.bandit_training import BanditTrainingConfig, BanditTrainingResult
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = BanditTrainingConfig(
         maps=BETA_MAPS, seeds=a.seeds, world=BETA_WORLD, train=grpo_decay(BETA, lr=a.lr, steps=a.steps)
     )
-    result = train(cfg)
+    result = run_experiment(cfg)
     for j in range(len(cfg.maps)):
         print(map_line(result, j, BETA), flush=True)
     print(f"seconds {result.seconds:.0f}")

@@ -60,7 +60,7 @@ def run_sections(sections: dict[str, Any], only: list[str], out: Path, overwrite
             try:
                 done.append((cached(path, sec.config(), _stored_only(path)), sec))
             except RunConfigMismatch as e:
-                print(f"{name}: left out of the report ({e})", file=sys.stderr)
+                print(f"{name}: left out of the report ({e}; select it with --only {name})", file=sys.stderr)
     return done
 
 

@@ -35,7 +35,7 @@ __all__ = [
     "TrainSection",
     "beta_runs",
     "grpo_decay",
-    "train",
+    "run_experiment",
     "true_win_summary",
 ]
 
@@ -60,12 +60,14 @@ GRPO_DECAY_STEPS = 60_000
 
 
 class _Section:
+    """A section config: frozen, so the config that computed a cached result is the one that reports it."""
+
     def config(self) -> dict[str, Any]:
         """The cache key: every field, nested configs as dicts."""
         return dataclasses.asdict(self)
 
 
-def train(config: BanditTrainingConfig) -> BanditTrainingResult:
+def run_experiment(config: BanditTrainingConfig) -> BanditTrainingResult:
     """One training experiment through the library entry, keyed by the config's own seed."""
     return run(config, jax.random.key(config.seed))
 
@@ -77,7 +79,7 @@ def true_win_summary(result: BanditTrainingResult, j: int) -> dict[str, Any]:
     c = result.curves
     win, kl = c.true_win_rate[:, j], c.kl[:, j]
     s = summarize_curve(win)
-    mean_curve = win.mean(0)  # in the recorded dtype, so its argmax is the one the report always showed
+    mean_curve = win.mean(0)  # averaged in the recorded float32, as the published report did: same near-tie argmax
     return {
         **{k: interval(getattr(s, k)).to_dict() for k in s._fields},
         "kl_at_peak": interval(kl[np.arange(len(win)), s.peak_step]).to_dict(),
@@ -208,7 +210,7 @@ class TrainSection(_Section):
     def compute(self) -> dict[str, Any]:
         out: dict[str, Any] = {"runs": {}, "theory": {}}
         for label, cfg in self.runs:
-            r = train(cfg)
+            r = run_experiment(cfg)
             maps = {s: true_win_summary(r, j) for j, s in enumerate(cfg.maps)}
             out["runs"][label] = {"config": cfg.to_dict(), "seconds": r.seconds, "maps": maps}
             print(label, {s: round(v["drop_after_peak"]["mean"], 4) for s, v in maps.items()}, flush=True)
@@ -235,7 +237,7 @@ class SweepSection(_Section):
 
     def compute(self) -> dict[str, Any]:
         cfg = self.experiment()
-        r = train(cfg)
+        r = run_experiment(cfg)
         out: dict[str, Any] = {"world": dataclasses.asdict(self.world), "seconds": r.seconds, "rows": []}
         for j, (c, s) in enumerate(zip(self.widths, cfg.maps, strict=True)):
             peak, kl_at_peak, _ = _tilt_peak(s, self.theory_kl, self.theory_points)
@@ -257,7 +259,7 @@ class ErrorSection(_Section):
     def compute(self) -> dict[str, Any]:
         out: dict[str, Any] = {"by_arms": {}}
         for world in self.worlds:
-            r = train(
+            r = run_experiment(
                 BanditTrainingConfig(maps=(), errors=self.errors, seeds=self.seeds, world=world, train=self.train)
             )
             maps = {s: true_win_summary(r, j) for j, s in enumerate(self.errors)}
@@ -352,7 +354,7 @@ class BetaSection(_Section):
     def compute(self) -> dict[str, Any]:
         rows = []
         for br in self.runs:
-            r = train(br.experiment)
+            r = run_experiment(br.experiment)
             for suffix, b in br.theory_betas().items():
                 rows += [_beta_row(br, r, j, s, b, suffix) for j, s in enumerate(br.experiment.maps)]
                 print(
