@@ -89,7 +89,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=64)
     p.add_argument("--arms", type=int, default=10_000)
@@ -99,19 +99,85 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-numpy", action="store_true")
     p.add_argument("--json", default=None)
-    args = p.parse_args(argv)
+    return p
 
+
+def _jax_timing(tasks, cfg: TrainConfig, repeats: int):
+    """``(compile seconds, curves, best run seconds)`` of ``train_batch`` compiled ahead of time."""
+    t0 = time.perf_counter()
+    compiled = train_batch.lower(tasks, cfg).compile()
+    compile_s = time.perf_counter() - t0
+    jm = jax.block_until_ready(compiled(tasks))
+    jax_s = min(_timed(lambda: jax.block_until_ready(compiled(tasks))) for _ in range(repeats))
+    return compile_s, jm, jax_s
+
+
+def _numpy_timing(args, tasks, jm, lr: float, jax_s: float, updates: int) -> dict:
+    """The numpy baseline on ``--numpy-steps`` steps, extrapolated, and its agreement with JAX."""
+    ns = min(args.numpy_steps, args.steps)
+    # (R, C=1, K) world arrays and (R, M=1, C=1, K) proxy arrays -> (R, K)
+    logp0, u, true = (np.asarray(x[:, 0], np.float32) for x in (tasks.logp0, tasks.u, tasks.true))
+    proxy, v = (np.asarray(x[:, 0, 0], np.float32) for x in (tasks.proxy, tasks.v))
+    t0 = time.perf_counter()
+    nm = numpy_train(logp0, u, true, proxy, v, lr, ns)
+    np_s_measured = time.perf_counter() - t0
+    np_s = np_s_measured * args.steps / ns
+    # the two implementations agree on the steps both ran (float32 both; summation order differs)
+    diff = float(np.abs(nm - np.stack(jm, -1)[:, 0, :ns]).max())  # TrainingCurves fields in METRICS order
+    return {
+        "numpy_steps_timed": ns,
+        "numpy_s_measured": np_s_measured,
+        "numpy_s_extrapolated": np_s,
+        "numpy_arm_updates_per_s": updates / np_s,
+        "speedup": np_s / jax_s,
+        "max_abs_diff_first_steps": diff,
+    }
+
+
+def _bandwidth(args, res: dict) -> dict:
+    bw = copy_bandwidth(args.copy_mb, args.repeats)
+    achieved = res["jax_arm_updates_per_s"] * BYTES_PER_ARM_UPDATE / 1e9
+    return {
+        "bandwidth": bw,
+        "bytes_per_arm_update": BYTES_PER_ARM_UPDATE,
+        "achieved_GBps": achieved,
+        "fraction_of_copy_limit": achieved / bw["limit_GBps"],
+        "working_set_MB": args.seeds * args.arms * BYTES_PER_ARM_UPDATE / 2**20,
+    }
+
+
+def _summary_lines(args, res: dict) -> list[str]:
+    bw = res["bandwidth"]
+    lines = [
+        f"device: {res['device']}  ({args.seeds} seeds x {args.arms} arms x {args.steps} steps, full metrics)",
+        f"jax (jit+vmap+scan): {res['jax_s']:.3f} s  = {res['jax_arm_updates_per_s'] / 1e9:.3f} G arm-updates/s "
+        f"(compile {res['jax_compile_s']:.1f} s, not included)",
+    ]
+    if not args.skip_numpy:
+        lines += [
+            f"numpy (loop over seeds and steps): {res['numpy_s_measured']:.2f} s for {res['numpy_steps_timed']} "
+            f"steps, extrapolated to {args.steps}: {res['numpy_s_extrapolated']:.2f} s",
+            f"ratio numpy/jax: {res['speedup']:.1f}x   (max |diff| on the shared steps: "
+            f"{res['max_abs_diff_first_steps']:.1e})",
+        ]
+    return lines + [
+        f"copy limit: numpy {bw['numpy_copy_GBps']:.1f} GB/s, jax {bw['jax_copy_GBps']:.1f} GB/s "
+        f"(read+write, {args.copy_mb} MB array); limit used = {bw['limit_GBps']:.1f} GB/s",
+        f"achieved: {res['achieved_GBps']:.1f} GB/s at {BYTES_PER_ARM_UPDATE} B/arm-update = "
+        f"{100 * res['fraction_of_copy_limit']:.0f}% of the copy limit "
+        f"(working set {res['working_set_MB']:.1f} MB)",
+    ]
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     dev = jax.devices()[0]
     world = WorldConfig(contexts=1, arms=args.arms)
     tasks = build_tasks(jax.random.key(0), args.seeds, world, [QuantileMap.parse("top-wrong:0.1")])
     jax.block_until_ready(tasks)
     lr = 10.0
     cfg = TrainConfig(algo="exact", geometry="vanilla", steps=args.steps, lr=lr)
-    t0 = time.perf_counter()
-    compiled = train_batch.lower(tasks, cfg).compile()
-    compile_s = time.perf_counter() - t0
-    jm = jax.block_until_ready(compiled(tasks))
-    jax_s = min(_timed(lambda: jax.block_until_ready(compiled(tasks))) for _ in range(args.repeats))
+    compile_s, jm, jax_s = _jax_timing(tasks, cfg, args.repeats)
     updates = args.seeds * args.arms * args.steps
     res = {
         "device": str(dev),
@@ -124,61 +190,11 @@ def main(argv=None) -> int:
         "jax_s": jax_s,
         "jax_arm_updates_per_s": updates / jax_s,
     }
-
     if not args.skip_numpy:
-        ns = min(args.numpy_steps, args.steps)
-        # (R, C=1, K) world arrays and (R, M=1, C=1, K) proxy arrays -> (R, K)
-        logp0, u, true = (np.asarray(x[:, 0], np.float32) for x in (tasks.logp0, tasks.u, tasks.true))
-        proxy, v = (np.asarray(x[:, 0, 0], np.float32) for x in (tasks.proxy, tasks.v))
-        t0 = time.perf_counter()
-        nm = numpy_train(logp0, u, true, proxy, v, lr, ns)
-        np_s_measured = time.perf_counter() - t0
-        np_s = np_s_measured * args.steps / ns
-        # the two implementations agree on the steps both ran (float32 both; summation order differs)
-        diff = float(np.abs(nm - np.stack(jm, -1)[:, 0, :ns]).max())  # TrainingCurves fields in METRICS order
-        res.update(
-            {
-                "numpy_steps_timed": ns,
-                "numpy_s_measured": np_s_measured,
-                "numpy_s_extrapolated": np_s,
-                "numpy_arm_updates_per_s": updates / np_s,
-                "speedup": np_s / jax_s,
-                "max_abs_diff_first_steps": diff,
-            }
-        )
-
-    bw = copy_bandwidth(args.copy_mb, args.repeats)
-    achieved = res["jax_arm_updates_per_s"] * BYTES_PER_ARM_UPDATE / 1e9
-    res.update(
-        {
-            "bandwidth": bw,
-            "bytes_per_arm_update": BYTES_PER_ARM_UPDATE,
-            "achieved_GBps": achieved,
-            "fraction_of_copy_limit": achieved / bw["limit_GBps"],
-            "working_set_MB": args.seeds * args.arms * BYTES_PER_ARM_UPDATE / 2**20,
-        }
-    )
+        res.update(_numpy_timing(args, tasks, jm, lr, jax_s, updates))
+    res.update(_bandwidth(args, res))
     print(json.dumps(res, indent=2))
-    lines = [
-        f"device: {res['device']}  ({args.seeds} seeds x {args.arms} arms x {args.steps} steps, full metrics)",
-        f"jax (jit+vmap+scan): {jax_s:.3f} s  = {res['jax_arm_updates_per_s'] / 1e9:.3f} G arm-updates/s "
-        f"(compile {compile_s:.1f} s, not included)",
-    ]
-    if not args.skip_numpy:
-        lines += [
-            f"numpy (loop over seeds and steps): {res['numpy_s_measured']:.2f} s for {ns} steps, "
-            f"extrapolated to {args.steps}: {res['numpy_s_extrapolated']:.2f} s",
-            f"ratio numpy/jax: {res['speedup']:.1f}x   (max |diff| on the shared steps: "
-            f"{res['max_abs_diff_first_steps']:.1e})",
-        ]
-    lines += [
-        f"copy limit: numpy {bw['numpy_copy_GBps']:.1f} GB/s, jax {bw['jax_copy_GBps']:.1f} GB/s "
-        f"(read+write, {args.copy_mb} MB array); limit used = {bw['limit_GBps']:.1f} GB/s",
-        f"achieved: {achieved:.1f} GB/s at {BYTES_PER_ARM_UPDATE} B/arm-update = "
-        f"{100 * res['fraction_of_copy_limit']:.0f}% of the copy limit "
-        f"(working set {res['working_set_MB']:.1f} MB)",
-    ]
-    print("\n".join(lines))
+    print("\n".join(_summary_lines(args, res)))
     if args.json:
         from rewards.io import write_json
 

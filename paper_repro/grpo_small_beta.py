@@ -3,8 +3,8 @@ blow up (NaN), when, and where the others end against the tilt at beta and at be
 
     nice -n 10 python -m paper_repro.grpo_small_beta [--lr 0.2] [--steps 60000] [--seeds 16]
 
-The world and maps are those of the beta section of ``paper_repro.bandit_findings`` (16 contexts x 1000 arms;
-identity, top-wrong:0.1, worst-wrong:0.5). Prints one line per map. About 10-17 minutes on 2 cores.
+The world, maps and update rule are those of the beta section of ``paper_repro.bandit_findings`` (16 contexts x
+1000 arms; identity, top-wrong:0.1, worst-wrong:0.5). Prints one line per map. About 10-17 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -13,45 +13,62 @@ import argparse
 
 import numpy as np
 
-from paper_repro.bandit_findings import IK, IW, SB, ST, TC, _train
+from paper_repro.bandit_findings.sections import (
+    BETA_MAPS,
+    BETA_WORLD,
+    GRPO_DECAY_STEPS,
+    SEEDS,
+    grpo_decay,
+    run_experiment,
+)
 from rewards import QuantileMap
+from rewards.stats import interval
+from sim.bandit_training import BanditTrainingConfig, BanditTrainingResult
+from theory import continuous as TC
 
-SPECS = ("identity", "top-wrong:0.1", "worst-wrong:0.5")
 BETA = 0.03
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lr", type=float, default=0.2)
-    p.add_argument("--steps", type=int, default=60_000)
-    p.add_argument("--seeds", type=int, default=16)
-    a = p.parse_args(argv)
-    cfg = ST.TrainConfig(
-        algo="grpo",
-        geometry="natural",
-        lr=a.lr,
-        lr_decay_steps=100.0,
-        steps=a.steps,
-        beta=BETA,
-        normalize_std=False,
-        group=32,
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m paper_repro.grpo_small_beta",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    m, secs = _train(list(SPECS), cfg, SB.WorldConfig(contexts=16, arms=1000), seeds=a.seeds)
-    b_eff = BETA * cfg.group / (cfg.group - 1)
-    for j, spec in enumerate(SPECS):
-        q = QuantileMap.parse(spec)
-        curve = m[:, j, :, IW]
-        dead = np.isnan(curve).any(1)
-        first = [int(np.argmax(np.isnan(c))) for c in curve[dead]]
-        w, kl = m[~dead, j, -1, IW], m[~dead, j, -1, IK]
-        print(
-            f"{spec}: {int(dead.sum())}/{a.seeds} seeds NaN (first NaN steps {first}); the other seeds end at "
-            f"win {w.mean():.4f} (tilt at beta {float(TC.tilt_win_rate(q, BETA)):.4f}, at beta*G/(G-1) "
-            f"{float(TC.tilt_win_rate(q, b_eff)):.4f}), KL {kl.mean():.3f} (tilt {float(TC.tilt_kl(BETA, q)):.3f}, "
-            f"{float(TC.tilt_kl(b_eff, q)):.3f})",
-            flush=True,
-        )
-    print(f"seconds {secs:.0f}")
+    p.add_argument("--lr", type=float, default=0.2, help="initial learning rate (default: 0.2)")
+    p.add_argument("--steps", type=int, default=GRPO_DECAY_STEPS, help=f"updates (default: {GRPO_DECAY_STEPS})")
+    p.add_argument("--seeds", type=int, default=SEEDS, help=f"independent seeds (default: {SEEDS})")
+    return p
+
+
+def map_line(result: BanditTrainingResult, j: int, beta: float) -> str:
+    """Proxy ``j``: seeds whose curve went NaN (and the first NaN step), and where the others end against the
+    tilt at ``beta`` and at beta * G / (G - 1)."""
+    spec, cfg = result.config.maps[j], result.config
+    q = QuantileMap.parse(spec)
+    b_eff = beta * cfg.train.group / (cfg.train.group - 1)
+    curve = result.curves.true_win_rate[:, j]
+    dead = np.isnan(curve).any(1)
+    first = [int(np.argmax(np.isnan(c))) for c in curve[dead]]
+    w = interval(curve[~dead, -1]).mean
+    kl = interval(result.curves.kl[~dead, j, -1]).mean
+    return (
+        f"{spec}: {int(dead.sum())}/{cfg.seeds} seeds NaN (first NaN steps {first}); the other seeds end at "
+        f"win {w:.4f} (tilt at beta {float(TC.tilt_win_rate(q, beta)):.4f}, at beta*G/(G-1) "
+        f"{float(TC.tilt_win_rate(q, b_eff)):.4f}), KL {kl:.3f} (tilt {float(TC.tilt_kl(beta, q)):.3f}, "
+        f"{float(TC.tilt_kl(b_eff, q)):.3f})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    cfg = BanditTrainingConfig(
+        maps=BETA_MAPS, seeds=a.seeds, world=BETA_WORLD, train=grpo_decay(BETA, lr=a.lr, steps=a.steps)
+    )
+    result = run_experiment(cfg)
+    for j in range(len(cfg.maps)):
+        print(map_line(result, j, BETA), flush=True)
+    print(f"seconds {result.seconds:.0f}")
     return 0
 
 

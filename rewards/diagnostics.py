@@ -10,7 +10,7 @@ Two views of the same question, "where in the true-reward distribution is the pr
    pools, low-reward pairs from the weak base policy; :func:`accuracy_by_band` splits pairs by their true
    quantile instead.
 
-2. ``h(v) = E[u | v]`` (THEORY.md sections 1 and 5), estimated from base-policy samples by
+2. ``h(v) = E[u | v]`` (docs/theory.md sections 1 and 5), estimated from base-policy samples by
    :func:`estimate_h`: ``u`` and ``v`` are the mid-rank quantiles of the gold and proxy scores (within each
    prompt when ``groups`` is given). The result is piecewise constant on bins of ``v`` so that theory can
    integrate it against any procedure's density ``g`` on [0, 1]: ``E_pi[u] = sum_b h[b] * (G(e[b+1]) - G(e[b]))``.
@@ -316,7 +316,7 @@ class HEstimate:
     tied with k-1 others is spread uniformly over its tie band of width k/n, which is how best-of-n breaks
     ties and leaves E[u | band] unchanged for the tilt). NaN where a bin holds no mass.
     ``tie_bands`` (T, 2) and ``tie_h`` (T,): proxy tie bands [v0, v1] of 2+ samples and mean u in each
-    (only without groups; theory needs them for the KL of a tilt, THEORY.md section 2).
+    (only without groups; theory needs them for the KL of a tilt, docs/theory.md section 2).
     ``n``: samples used; ``n_dropped``: samples dropped because the proxy or gold score was NaN.
 
     To integrate against a procedure with density g on [0, 1] and CDF G: ``integrate(G)`` =
@@ -407,14 +407,7 @@ def estimate_h(
     grp = None if groups is None else np.asarray(groups).reshape(-1)
     if grp is not None and grp.shape != p.shape:
         raise ValueError(f"groups has {grp.shape[0]} entries for {p.shape[0]} scores")
-    if isinstance(bins, int | np.integer):
-        if bins < 1:
-            raise ValueError(f"bins must be >= 1, got {bins}")
-        edges = np.linspace(0.0, 1.0, int(bins) + 1)
-    else:
-        edges = np.asarray(bins, dtype=np.float64).reshape(-1)
-        if edges.size < 2 or edges[0] != 0.0 or edges[-1] != 1.0 or np.any(np.diff(edges) <= 0):
-            raise ValueError(f"bin edges must increase from 0 to 1, got {bins!r}")
+    edges = _bin_edges(bins)
     ok = ~(np.isnan(p) | np.isnan(g))
     p, g = p[ok], g[ok]
     grp = None if grp is None else grp[ok]
@@ -425,31 +418,52 @@ def estimate_h(
     h, mass, (u, v0, v1) = _h_point(p, g, grp, edges)
     lo = hi = nan_b
     if rng is not None and n_boot > 0:
-        if grp is None:
-            members = None
-            G = n
-        else:
-            _, inv = np.unique(grp, return_inverse=True)
-            order = np.argsort(inv, kind="stable")
-            members = np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
-            G = len(members)
-        boots = np.empty((n_boot, edges.size - 1))
-        for k in range(n_boot):
-            pick = rng.integers(0, G, size=G)
-            if members is None:
-                idx, bg = pick, None
-            else:
-                idx = np.concatenate([members[j] for j in pick])
-                bg = np.repeat(np.arange(G), [members[j].size for j in pick])  # a resampled prompt is a new prompt
-            boots[k] = _h_point(p[idx], g[idx], bg, edges)[0]
-        with np.errstate(invalid="ignore"):
-            lo = np.array([percentile_interval(boots[:, b], alpha)[0] for b in range(edges.size - 1)])
-            hi = np.array([percentile_interval(boots[:, b], alpha)[1] for b in range(edges.size - 1)])
-    tie_bands, tie_h = np.zeros((0, 2)), np.zeros(0)
-    if grp is None:
-        wide = (v1 - v0) > 1.5 / n
-        if wide.any():
-            bands, inv = np.unique(np.stack([v0[wide], v1[wide]], axis=1), axis=0, return_inverse=True)
-            tie_bands = bands
-            tie_h = np.bincount(inv.reshape(-1), u[wide]) / np.bincount(inv.reshape(-1))
+        lo, hi = _bootstrap_h(p, g, grp, edges, rng, n_boot, alpha)
+    tie_bands, tie_h = (np.zeros((0, 2)), np.zeros(0)) if grp is not None else _tie_bands(u, v0, v1, n)
     return HEstimate(edges, h, lo, hi, mass, n, n_dropped, tie_bands, tie_h, alpha)
+
+
+def _bin_edges(bins) -> np.ndarray:
+    """Edges from a number of equal-width bins or from given edges (increasing from 0 to 1)."""
+    if isinstance(bins, int | np.integer):
+        if bins < 1:
+            raise ValueError(f"bins must be >= 1, got {bins}")
+        return np.linspace(0.0, 1.0, int(bins) + 1)
+    edges = np.asarray(bins, dtype=np.float64).reshape(-1)
+    if edges.size < 2 or edges[0] != 0.0 or edges[-1] != 1.0 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bin edges must increase from 0 to 1, got {bins!r}")
+    return edges
+
+
+def _bootstrap_h(p, g, grp, edges, rng: np.random.Generator, n_boot: int, alpha: float):
+    """Percentile CIs ``(lo, hi)`` per bin, resampling responses (no groups) or whole prompts."""
+    if grp is None:
+        members = None
+        G = p.size
+    else:
+        _, inv = np.unique(grp, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        members = np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
+        G = len(members)
+    boots = np.empty((n_boot, edges.size - 1))
+    for k in range(n_boot):
+        pick = rng.integers(0, G, size=G)
+        if members is None:
+            idx, bg = pick, None
+        else:
+            idx = np.concatenate([members[j] for j in pick])
+            bg = np.repeat(np.arange(G), [members[j].size for j in pick])  # a resampled prompt is a new prompt
+        boots[k] = _h_point(p[idx], g[idx], bg, edges)[0]
+    with np.errstate(invalid="ignore"):
+        lo = np.array([percentile_interval(boots[:, b], alpha)[0] for b in range(edges.size - 1)])
+        hi = np.array([percentile_interval(boots[:, b], alpha)[1] for b in range(edges.size - 1)])
+    return lo, hi
+
+
+def _tie_bands(u, v0, v1, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Proxy tie groups wider than 1.5/n as quantile bands ``(B, 2)`` and the mean gold quantile in each."""
+    wide = (v1 - v0) > 1.5 / n
+    if not wide.any():
+        return np.zeros((0, 2)), np.zeros(0)
+    bands, inv = np.unique(np.stack([v0[wide], v1[wide]], axis=1), axis=0, return_inverse=True)
+    return bands, np.bincount(inv.reshape(-1), u[wide]) / np.bincount(inv.reshape(-1))

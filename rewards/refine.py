@@ -357,65 +357,86 @@ def refine(
         if not isinstance(r, Rubric):
             raise TypeError(f"rubrics[{p}] is a {type(r).__name__}, not a Rubric")
     pool_hashes = [_hashes(pool) for pool in pools]
-    state = [_canonical(r) for r in rubrics]
-    used: list[set[str]] = [set() for _ in range(P)]
-    iterations: list[Iteration] = []
-    done: set[tuple[int, int]] = set()
-
+    prog = _Progress([_canonical(r) for r in rubrics], [set() for _ in range(P)])
     log = Path(log_path) if log_path is not None else None
     if log is not None:
         header = {
             "type": "header",
             "version": LOG_VERSION,
-            "fingerprint": _fingerprint(prompts, state, pool_hashes, config),
+            "fingerprint": _fingerprint(prompts, prog.state, pool_hashes, config),
             "verifier": verifier.name,
             "proposer": proposer.name,
             "n_prompts": P,
             "config": config.to_dict(),
         }
-        for n, rec in enumerate(_open_log(log, header), start=2):
-            try:
-                it = Iteration.from_record(rec)
-            except (KeyError, TypeError, ValueError, IndexError, RubricFormatError) as e:
-                raise RefineLogError(f"{log}: line {n}: malformed iteration record ({e})") from None
-            p = it.prompt_index
-            if not 0 <= p < P or (it.round, p) in done or it.round >= config.rounds:
-                raise RefineLogError(f"{log}: line {n}: unexpected step (prompt {p}, round {it.round})")
-            if it.old_rubric != state[p]:
-                raise RefineLogError(f"{log}: line {n}: old rubric of prompt {p} does not match the replayed state")
-            state[p] = it.new_rubric
-            if config.exclude_used and it.chosen_hashes is not None:
-                used[p].update(it.chosen_hashes)
-            done.add((it.round, p))
-            iterations.append(it)
-    n_resumed = len(iterations)
+        _replay(log, header, prog, config)
+    n_resumed = len(prog.iterations)
 
     for rnd in range(config.rounds):
-        todo = [p for p in range(P) if (rnd, p) not in done]
+        todo = [p for p in range(P) if (rnd, p) not in prog.done]
         if not todo:
             continue
-        cand = {p: [k for k, h in enumerate(pool_hashes[p]) if h not in used[p]] for p in todo}
-        items = [(prompts[p], pools[p][k], state[p]) for p in todo for k in cand[p]]
-        verdicts = verify_with(verifier, items) if items else []
-        pos = 0
-        for p in todo:
-            ks = cand[p]
-            v = np.stack(verdicts[pos : pos + len(ks)]) if ks else np.zeros((0, len(state[p])), np.int8)
-            pos += len(ks)
-            scores = np.asarray(state[p].score(v, unknown=config.unknown), dtype=np.float64).reshape(-1)
-            it = _step(
-                p, rnd, prompts[p], state[p], pools[p], ks, [pool_hashes[p][k] for k in ks], scores, proposer, config
-            )
+        cand = {p: [k for k, h in enumerate(pool_hashes[p]) if h not in prog.used[p]] for p in todo}
+        scores = _round_scores(prompts, pools, todo, cand, prog.state, verifier, config)
+        for p, sc in zip(todo, scores, strict=True):
+            hs = [pool_hashes[p][k] for k in cand[p]]
+            it = _step(p, rnd, prompts[p], prog.state[p], pools[p], cand[p], hs, sc, proposer, config)
             if log is not None:
                 append_jsonl(log, it.to_record())
-            state[p] = it.new_rubric
-            if config.exclude_used and it.chosen_hashes is not None:
-                used[p].update(it.chosen_hashes)
-            done.add((rnd, p))
-            iterations.append(it)
+            prog.add(it, config.exclude_used)
             if on_iteration is not None:
                 on_iteration(it)
-    return RefineResult(tuple(state), tuple(iterations), n_resumed)
+    return RefineResult(tuple(prog.state), tuple(prog.iterations), n_resumed)
+
+
+def _round_scores(prompts, pools, todo: list[int], cand: dict[int, list[int]], state, verifier, config):
+    """One verifier batch for the round: each prompt's candidate responses scored by its current rubric, (n_p,)
+    float64 per prompt in ``todo`` order."""
+    items = [(prompts[p], pools[p][k], state[p]) for p in todo for k in cand[p]]
+    verdicts = verify_with(verifier, items) if items else []
+    pos, out = 0, []
+    for p in todo:
+        ks = cand[p]
+        v = np.stack(verdicts[pos : pos + len(ks)]) if ks else np.zeros((0, len(state[p])), np.int8)
+        pos += len(ks)
+        out.append(np.asarray(state[p].score(v, unknown=config.unknown), dtype=np.float64).reshape(-1))
+    return out
+
+
+@dataclass
+class _Progress:
+    """The refinement so far: the current rubric per prompt, the responses already chosen per prompt (hashes),
+    the (round, prompt) steps done and their iterations in order."""
+
+    state: list[Rubric]
+    used: list[set[str]]
+    done: set[tuple[int, int]] = field(default_factory=set)
+    iterations: list[Iteration] = field(default_factory=list)
+
+    def add(self, it: Iteration, exclude_used: bool) -> None:
+        p = it.prompt_index
+        self.state[p] = it.new_rubric
+        if exclude_used and it.chosen_hashes is not None:
+            self.used[p].update(it.chosen_hashes)
+        self.done.add((it.round, p))
+        self.iterations.append(it)
+
+
+def _replay(log: Path, header: dict[str, Any], prog: _Progress, config: RefineConfig) -> None:
+    """Replay the steps of a log made with the same inputs (creating it with ``header`` if absent) into
+    ``prog``; a record that does not continue the replayed state is a :class:`RefineLogError`."""
+    P = len(prog.state)
+    for n, rec in enumerate(_open_log(log, header), start=2):
+        try:
+            it = Iteration.from_record(rec)
+        except (KeyError, TypeError, ValueError, IndexError, RubricFormatError) as e:
+            raise RefineLogError(f"{log}: line {n}: malformed iteration record ({e})") from None
+        p = it.prompt_index
+        if not 0 <= p < P or (it.round, p) in prog.done or it.round >= config.rounds:
+            raise RefineLogError(f"{log}: line {n}: unexpected step (prompt {p}, round {it.round})")
+        if it.old_rubric != prog.state[p]:
+            raise RefineLogError(f"{log}: line {n}: old rubric of prompt {p} does not match the replayed state")
+        prog.add(it, config.exclude_used)
 
 
 def _step(

@@ -136,6 +136,78 @@ def _nonneg_int(x: Any, key: str) -> int:
     return int(x)
 
 
+def _any_test(value: Any) -> _Test:
+    rx = re.compile("|".join(_phrase_pattern(p) for p in _phrases(value, "any")), re.IGNORECASE)
+    return lambda t: rx.search(t.text) is not None
+
+
+def _all_test(value: Any) -> _Test:
+    rxs = [re.compile(_phrase_pattern(p), re.IGNORECASE) for p in _phrases(value, "all")]
+    return lambda t: all(r.search(t.text) is not None for r in rxs)
+
+
+def _none_test(value: Any) -> _Test:
+    rx = re.compile("|".join(_phrase_pattern(p) for p in _phrases(value, "none")), re.IGNORECASE)
+    return lambda t: rx.search(t.text) is None
+
+
+def _regex_test(pat: Any) -> _Test:
+    if not isinstance(pat, str) or not pat:
+        raise CheckSpecError(f"check 'regex' must be a non-empty string, got {pat!r}")
+    try:
+        rx = re.compile(pat, re.IGNORECASE)
+    except re.error as e:
+        raise CheckSpecError(f"check 'regex' {pat!r} does not compile: {e}") from None
+    return lambda t: rx.search(t.text) is not None
+
+
+def _min_words_test(value: Any) -> _Test:
+    n = _nonneg_int(value, "min_words")
+    return lambda t: t.words >= n
+
+
+def _max_words_test(value: Any) -> _Test:
+    n = _nonneg_int(value, "max_words")
+    return lambda t: t.words <= n
+
+
+def _count_test(c: Any) -> _Test:
+    if (
+        not isinstance(c, dict)
+        or "phrase" not in c
+        or not (set(c) - {"phrase"}) <= {"min", "max"}
+        or not ({"min", "max"} & set(c))
+    ):
+        raise CheckSpecError(f"check 'count' must be {{'phrase': p, 'min': a, 'max': b}} (min or max), got {c!r}")
+    p = c["phrase"]
+    if not isinstance(p, str) or not p.strip():
+        raise CheckSpecError(f"check 'count.phrase' must be a non-empty string, got {p!r}")
+    lo = _nonneg_int(c["min"], "count.min") if "min" in c else 0
+    hi = _nonneg_int(c["max"], "count.max") if "max" in c else None
+    if hi is not None and hi < lo:
+        raise CheckSpecError(f"check 'count' has max {hi} < min {lo}")
+    rx = re.compile(_phrase_pattern(p), re.IGNORECASE)
+
+    def count(t: _Text) -> bool:
+        k = sum(1 for _ in rx.finditer(t.text))
+        return k >= lo and (hi is None or k <= hi)
+
+    return count
+
+
+# rule key -> builder of its test from the spec's value (validating it)
+_RULES: dict[str, Callable[[Any], _Test]] = {
+    "any": _any_test,
+    "all": _all_test,
+    "none": _none_test,
+    "regex": _regex_test,
+    "min_words": _min_words_test,
+    "max_words": _max_words_test,
+    "count": _count_test,
+}
+assert tuple(_RULES) == RULE_KEYS
+
+
 def compile_check(spec: Any) -> _Test | None:
     """Compile a check spec into ``test(text) -> bool``, or None when RuleVerifier cannot use it (no rule
     key, or a key it does not know). Raises :class:`CheckSpecError` on malformed rule values."""
@@ -147,54 +219,7 @@ def compile_check(spec: Any) -> _Test | None:
     negate = spec.get("negate", False)
     if not isinstance(negate, bool):
         raise CheckSpecError(f"check 'negate' must be true or false, got {negate!r}")
-    tests: list[_Test] = []
-    if "any" in spec:
-        rx = re.compile("|".join(_phrase_pattern(p) for p in _phrases(spec["any"], "any")), re.IGNORECASE)
-        tests.append(lambda t, rx=rx: rx.search(t.text) is not None)
-    if "all" in spec:
-        rxs = [re.compile(_phrase_pattern(p), re.IGNORECASE) for p in _phrases(spec["all"], "all")]
-        tests.append(lambda t, rxs=rxs: all(r.search(t.text) is not None for r in rxs))
-    if "none" in spec:
-        rx = re.compile("|".join(_phrase_pattern(p) for p in _phrases(spec["none"], "none")), re.IGNORECASE)
-        tests.append(lambda t, rx=rx: rx.search(t.text) is None)
-    if "regex" in spec:
-        pat = spec["regex"]
-        if not isinstance(pat, str) or not pat:
-            raise CheckSpecError(f"check 'regex' must be a non-empty string, got {pat!r}")
-        try:
-            rx = re.compile(pat, re.IGNORECASE)
-        except re.error as e:
-            raise CheckSpecError(f"check 'regex' {pat!r} does not compile: {e}") from None
-        tests.append(lambda t, rx=rx: rx.search(t.text) is not None)
-    if "min_words" in spec:
-        n = _nonneg_int(spec["min_words"], "min_words")
-        tests.append(lambda t, n=n: t.words >= n)
-    if "max_words" in spec:
-        n = _nonneg_int(spec["max_words"], "max_words")
-        tests.append(lambda t, n=n: t.words <= n)
-    if "count" in spec:
-        c = spec["count"]
-        if (
-            not isinstance(c, dict)
-            or "phrase" not in c
-            or not (set(c) - {"phrase"}) <= {"min", "max"}
-            or not ({"min", "max"} & set(c))
-        ):
-            raise CheckSpecError(f"check 'count' must be {{'phrase': p, 'min': a, 'max': b}} (min or max), got {c!r}")
-        p = c["phrase"]
-        if not isinstance(p, str) or not p.strip():
-            raise CheckSpecError(f"check 'count.phrase' must be a non-empty string, got {p!r}")
-        lo = _nonneg_int(c["min"], "count.min") if "min" in c else 0
-        hi = _nonneg_int(c["max"], "count.max") if "max" in c else None
-        if hi is not None and hi < lo:
-            raise CheckSpecError(f"check 'count' has max {hi} < min {lo}")
-        rx = re.compile(_phrase_pattern(p), re.IGNORECASE)
-
-        def _count(t: _Text, rx=rx, lo=lo, hi=hi) -> bool:
-            k = sum(1 for _ in rx.finditer(t.text))
-            return k >= lo and (hi is None or k <= hi)
-
-        tests.append(_count)
+    tests = [_RULES[k](spec[k]) for k in RULE_KEYS if k in spec]  # RULE_KEYS order: errors come in that order
     if negate:
         return lambda t: not all(f(t) for f in tests)
     return lambda t: all(f(t) for f in tests)

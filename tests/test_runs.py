@@ -65,3 +65,11 @@ def test_cached_result_file(tmp_path):
 
 def test_config_hash_is_stable():
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1}) != config_hash({"a": 2})
+
+
+def test_cached_result_keeps_key_order(tmp_path):
+    """A fresh result and the same result read back list their keys alike (reports print them in order)."""
+    p = tmp_path / "s.json"
+    fresh = cached(p, {}, lambda: {"z": 1, "a": {"y": 2, "b": 3}})
+    assert list(fresh) == ["z", "a"] and list(fresh["a"]) == ["y", "b"]
+    assert cached(p, {}, lambda: None) == fresh and list(cached(p, {}, lambda: None)) == ["z", "a"]
