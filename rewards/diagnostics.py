@@ -146,21 +146,11 @@ def _cluster_sums(keep, correct, tie, groups):
     return (np.bincount(inv, keep, G), np.bincount(inv, correct, G), np.bincount(inv, tie, G))
 
 
-def pair_accuracy(
-    proxy_a,
-    proxy_b,
-    gold_a,
-    gold_b,
-    *,
-    groups=None,
-    rng: np.random.Generator | None = None,
-    n_boot: int = 1000,
-    alpha: float = 0.05,
-) -> PairAccuracy:
+def pair_accuracy(proxy_a, proxy_b, gold_a, gold_b, *, groups=None, rng=None, n_boot=1000, alpha=0.05) -> PairAccuracy:
     """Agreement of the proxy's preference with gold's on pairs ``(a[k], b[k])``; all inputs (M,).
 
-    ``groups`` (M,): cluster id (the prompt) of each pair, for a cluster bootstrap. ``rng``: the generator for
-    the bootstrap CIs (None: no CIs).
+    ``groups`` (M,): cluster id (the prompt) of each pair, for a cluster bootstrap. ``rng``: the
+    ``np.random.Generator`` for the bootstrap CIs (None: no CIs) over ``n_boot`` resamples, two-sided ``1 - alpha``.
     """
     keep, correct, tie, n_unscored, n_gold_ties = _outcomes(proxy_a, proxy_b, gold_a, gold_b)
     n = int(keep.sum())

@@ -86,14 +86,7 @@ def _base(dist):
     return (lambda x: float(dist.cdf(x))), (lambda x: float(dist.logpdf(x)))
 
 
-def proposition1(
-    f: Callable,
-    beta: float,
-    dist=None,
-    points: Sequence[float] = (),
-    randomized: bool = False,
-    f_max: float | None = None,
-) -> dict[str, float]:
+def proposition1(f, beta: float, dist=None, points=(), randomized=False, f_max=None) -> dict[str, float]:
     """Proposition 1 for proxy r = f(R0) (or f(R0, xi) with ``randomized``) and R0 ~ ``dist``.
 
     ``dist``: frozen continuous scipy.stats distribution with a pdf (default U(0,1)); expectations are
