@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ import jax
 
 from rewards.io import atomic_write_text
 from rewards.runs import RunConfigMismatch, cached
+from rewards.stats import format_interval
 from sim.rubric_experiments import ExperimentConfig, RubricWorldSummary, run, summarize
 from sim.rubric_world import Halo
 
@@ -61,7 +63,7 @@ def compute(cfg: ExperimentConfig) -> dict[str, Any]:
 
 
 def _fmt(c: dict, d: int = 3, scale: float = 1.0) -> str:
-    return f"{c['mean'] * scale:.{d}f} [{c['lo'] * scale:.{d}f}, {c['hi'] * scale:.{d}f}]"
+    return format_interval(c, d, scale, min_width=-math.inf)  # always with its interval, as the report was
 
 
 def report(results: dict[str, dict[str, Any]], seeds: int) -> str:

@@ -9,6 +9,7 @@ in the quantile bandit, the rubric world and the real RFT runs, and an interval 
 - :func:`bootstrap_indices`, :func:`percentile_interval`, :func:`bootstrap_ratio_of_means` -- resampling with an
   explicit ``np.random.Generator`` (no global RNG).
 - :func:`midranks`, :func:`spearman` -- rank correlation with mid-ranks for ties (numpy only).
+- :func:`format_interval` -- ``mean [lo, hi]`` for reports.
 
 numpy only, except the Student-t quantile, which comes from scipy (a core dependency) and is imported lazily.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "Interval",
     "bootstrap_indices",
     "bootstrap_ratio_of_means",
+    "format_interval",
     "interval",
     "midranks",
     "moving_average",
@@ -98,6 +100,17 @@ def interval(x, alpha: float = ALPHA, nan: str = "propagate") -> Interval:
     if np.ndim(mean) == 0:
         return Interval(float(mean), float(lo), float(hi), int(n))
     return Interval(mean, lo, hi, int(n))
+
+
+def format_interval(iv: Interval | dict, digits: int = 3, scale: float = 1.0, min_width: float = 0.0) -> str:
+    """``"mean [lo, hi]"`` of an :class:`Interval` (or its ``to_dict()``), each times ``scale`` to ``digits``
+    decimals; the mean alone when there is no interval (one seed) or it is narrower than ``min_width`` (after
+    scaling; e.g. ``10 ** -digits``: an interval the printed digits cannot show)."""
+    d = iv.to_dict() if isinstance(iv, Interval) else iv
+    m, lo, hi = d["mean"] * scale, d["lo"] * scale, d["hi"] * scale
+    if not math.isfinite(lo) or hi - lo < min_width:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def moving_average(x, k: int) -> np.ndarray:

@@ -110,3 +110,13 @@ def test_bootstrap_ratio_of_means_is_seeded_and_brackets_the_ratio():
     assert a["ratio_of_means"] == pytest.approx(42 / 8)
     with pytest.raises(ValueError):
         bootstrap_ratio_of_means(num, den[:2], np.random.default_rng(0))
+
+
+def test_format_interval():
+    from rewards.stats import format_interval
+
+    iv = interval([0.1, 0.2, 0.3])
+    assert format_interval(iv) == f"0.200 [{iv.lo:.3f}, {iv.hi:.3f}]"
+    assert format_interval(iv.to_dict(), digits=1, scale=100) == f"20.0 [{100 * iv.lo:.1f}, {100 * iv.hi:.1f}]"
+    assert format_interval(interval([0.5])) == "0.500"  # one seed: no interval
+    assert format_interval({"mean": 1.0, "lo": 1.0, "hi": 1.0001}, 3, min_width=1e-3) == "1.000"

@@ -9,16 +9,14 @@ from typing import Any
 import numpy as np
 
 from paper_repro.bandit_findings import sections as S
+from rewards.stats import format_interval
 
 __all__ = ["WRITERS", "render"]
 
 
 def _fmt(c: dict[str, Any], d: int = 3) -> str:
-    """An interval ``{"mean", "lo", "hi"}`` to ``d`` decimals; the mean alone when the interval is narrower than
-    the last printed digit (or undefined)."""
-    if not math.isfinite(c["lo"]) or c["hi"] - c["lo"] < 10 ** (-d):
-        return f"{c['mean']:.{d}f}"
-    return f"{c['mean']:.{d}f} [{c['lo']:.{d}f}, {c['hi']:.{d}f}]"
+    """The interval to ``d`` decimals; the mean alone when it is narrower than the last printed digit."""
+    return format_interval(c, d, min_width=10 ** (-d))
 
 
 def _row(*cells: Any) -> str:

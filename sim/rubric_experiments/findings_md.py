@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from rewards.stats import format_interval
 from sim.rubric_experiments.summary import (
     HIGH_OVER_LOW_FACTOR,
     KL_BUDGETS,
@@ -20,10 +19,7 @@ __all__ = ["findings_md", "fmt"]
 
 def fmt(d: dict[str, float], scale: float = 1.0, digits: int = 3) -> str:
     """``mean [lo, hi]`` of an interval dict (just the mean when there is no interval, e.g. one seed)."""
-    m, lo, hi = d["mean"] * scale, d["lo"] * scale, d["hi"] * scale
-    if not np.isfinite(lo):
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return format_interval(d, digits, scale)
 
 
 def _holds(b: bool) -> str:
