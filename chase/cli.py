@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import NamedTuple
@@ -24,6 +27,14 @@ COMMANDS = {
     "judge": ("chase.judge_cli", "LLM judges: serve a local model over an OpenAI-compatible API"),
     "repro": ("chase.repro_cli", "regenerate the reports in docs/ from cached runs"),
 }
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the one-line error contract: a usage error prints ``PROG: error: MESSAGE (see PROG --help)``
+    on one line of stderr and exits 2 (argparse's default adds the usage block above it)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 class Command(NamedTuple):
@@ -44,7 +55,8 @@ def _help(entry: tuple[str, str] | Command) -> str:
 
 
 def _usage(prog: str, table: Table, what: str) -> str:
-    lines = [f"usage: {prog} {what.upper()} [ARGS...]", "", f"{what}s:"]
+    debug = " [--debug]" if prog == "chase" else ""
+    lines = [f"usage: {prog}{debug} {what.upper()} [ARGS...]", "", f"{what}s:"]
     width = max(8, *(len(n) for n in table))
     lines += [f"  {name:<{width}}  {_help(entry)}" for name, entry in table.items()]
     return "\n".join(lines)
@@ -80,7 +92,7 @@ def run_subcommand(
     ``expected`` error (bad values, unreadable files, ...) prints ``PROG: error: MESSAGE`` on one line of stderr
     and gives 2. Anything else is a bug and keeps its traceback.
     """
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = Parser(prog=prog, description=description)
     add_flags(p)
     try:
         args = p.parse_args(argv)
@@ -89,12 +101,54 @@ def run_subcommand(
     try:
         return int(command(args) or 0)
     except expected as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        if debugging():
+            raise
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 2
 
 
+# Errors a user can cause and fix (bad values, unreadable or unwritable files, an unreachable server, a broken
+# database file): one line and exit 2. Anything else is a bug in chasing-tail and keeps its traceback.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, sqlite3.Error, json.JSONDecodeError)
+DEBUG_ENV = "CHASE_DEBUG"
+
+
+def debugging() -> bool:
+    """True under ``chase --debug ...`` or ``CHASE_DEBUG=1``: expected errors then show their traceback."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def one_line(exc: BaseException) -> str:
+    """The error as one line: the message (or the type for an empty one), newlines folded."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{text}: {exc.filename}"
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    return dispatch(list(sys.argv[1:] if argv is None else argv), COMMANDS, "chase", "command")
+    """``chase [--debug] COMMAND ...``: the one error boundary. Expected errors (:data:`EXPECTED_ERRORS`) that a
+    command did not report itself print ``chase COMMAND: error: ...`` on one line and exit 2 (``--debug`` or
+    ``CHASE_DEBUG=1`` shows the traceback instead); Ctrl-C exits 130 with one line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--debug"]:
+        argv = argv[1:]
+        os.environ[DEBUG_ENV] = "1"
+    try:
+        return dispatch(argv, COMMANDS, "chase", "command")
+    except BrokenPipeError:  # `chase ... | head`: the reader left; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except EXPECTED_ERRORS as exc:
+        if debugging():
+            raise
+        words = argv[:2] if len(argv) > 1 and not argv[1].startswith("-") else argv[:1]
+        where = " ".join(["chase", *words])
+        print(f"{where}: error: {one_line(exc)} (run with --debug for the traceback)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chase: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import typing
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["add_config_flags", "config_from_args", "field_help"]
+__all__ = ["add_config_flags", "config_from_args", "field_help", "finite_float"]
 
 
 def field_help(cls: type) -> dict[str, str]:
@@ -49,7 +49,8 @@ def field_help(cls: type) -> dict[str, str]:
     return out
 
 
-def _finite_float(text: str) -> float:
+def finite_float(text: str) -> float:
+    """argparse type: a finite float (``nan`` and ``inf`` are usage errors)."""
     try:
         x = float(text)
     except ValueError:
@@ -66,7 +67,7 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
-_SCALARS = {int: _int, float: _finite_float, str: str}
+_SCALARS = {int: _int, float: finite_float, str: str}
 
 
 def _tuple_parser(item: Any):

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chase.cli import Parser
 from chase.flags import add_config_flags, config_from_args
 from rewards.io import emit
 
@@ -38,7 +39,7 @@ NO_FLAG = ("verifier.fpr", "verifier.fnr", "bt.perception")
 def _parser() -> argparse.ArgumentParser:
     from sim.rubric_experiments import ExperimentConfig
 
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quick", action="store_true", help="smoke profile: 2 seeds, 16 prompts, 60 steps, fewer pairs")
     p.add_argument("--overwrite", action="store_true", help="replace a run of another config in --out")

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from chase.cli import dispatch
-from chase.flags import add_config_flags, config_from_args
+from chase.cli import Parser, dispatch
+from chase.flags import add_config_flags, config_from_args, finite_float
 from rewards.io import emit
 from rewards.quantile import SpecError
 
@@ -65,7 +65,7 @@ def _one_proxy(p: argparse.ArgumentParser, args):
 def _single_world_parser(prog: str, description: str):
     from sim.bandit import WorldConfig
 
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = Parser(prog=prog, description=description)
     _proxy_flags(p, many=False)
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default: 0)")
     add_config_flags(p, WorldConfig)
@@ -104,7 +104,7 @@ def _world_fields(cfg) -> dict[str, Any]:
 
 def tilt_command(argv: list[str]) -> int:
     p, default_world = _single_world_parser("chase sim tilt", "exact tilt pi0*exp(r/beta) on a quantile bandit")
-    p.add_argument("--beta", type=float, required=True, help="temperature beta > 0")
+    p.add_argument("--beta", type=finite_float, required=True, help="temperature beta > 0")
     args = p.parse_args(argv)
     if not args.beta > 0:
         p.error(f"--beta must be > 0 (got {args.beta})")
@@ -122,7 +122,7 @@ def _train_parser():
     from sim.bandit_training import BanditTrainingConfig
     from sim.train import TrainConfig
 
-    p = argparse.ArgumentParser(prog="chase sim train", description="training dynamics on the quantile bandit")
+    p = Parser(prog="chase sim train", description="training dynamics on the quantile bandit")
     _proxy_flags(p, many=True)
     p.add_argument("--out", required=True, help="output folder (a run directory: config.json, run.json, results)")
     p.add_argument("--overwrite", action="store_true", help="replace a run of another config in --out")

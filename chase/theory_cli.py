@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from chase.cli import Command, dispatch
+from chase.flags import finite_float
+from rewards.checks import check_memory
 from rewards.io import atomic_write_text, emit
 from rewards.quantile import QuantileMap, SpecError, parse_number
 from theory import bandit, continuous
@@ -60,7 +62,7 @@ def _positive_int(text: str) -> int:
 
 def _winrate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map", required=True, help="quantile-map spec, e.g. top-wrong:0.25")
-    p.add_argument("--kl", required=True, type=float, help="KL budget (nats, >= 0)")
+    p.add_argument("--kl", required=True, type=finite_float, help="KL budget (nats, >= 0)")
     p.add_argument("--procedure", choices=("tilt", "bon"), default="tilt", help="(default: tilt)")
     p.add_argument("--n", type=_positive_int, help="bon only: use this n instead of the largest n with KL <= budget")
 
@@ -76,12 +78,12 @@ def _bandit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proxy", required=True, help="proxy rewards R1,R2,... (ties allowed)")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--n", type=_positive_int, help="best-of-n")
-    g.add_argument("--beta", type=float, help="tilt pi ∝ p exp(proxy/beta)")
+    g.add_argument("--beta", type=finite_float, help="tilt pi ∝ p exp(proxy/beta)")
 
 
 def _curve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map", required=True, action="append", help="quantile-map spec; repeat for several maps")
-    p.add_argument("--kl-max", required=True, type=float, help="largest KL on the grid (nats)")
+    p.add_argument("--kl-max", required=True, type=finite_float, help="largest KL on the grid (nats)")
     p.add_argument("--points", required=True, type=_positive_int, help="grid points")
     p.add_argument("--procedure", choices=("tilt", "bon"), default="tilt", help="(default: tilt)")
     p.add_argument("--out", required=True, help="CSV file to write (atomically)")
@@ -166,6 +168,10 @@ def cmd_curve(args) -> dict:
     maps = [_map(s) for s in args.map]  # parse every spec before computing anything
     if args.points < 2:
         raise CliError(f"--points {args.points}: expected at least 2")
+    if not args.kl_max > 0:
+        raise CliError(f"--kl-max {args.kl_max}: expected a KL budget > 0")
+    # the closed forms hold a few dozen float64 temporaries per grid point and map piece
+    check_memory(100.0 * args.points * sum(len(m.pieces) for m in maps), "the curve", "lower --points")
     text, rows = curves_csv(maps, args.kl_max, args.points, args.procedure)
     out = atomic_write_text(args.out, text)
     return {

@@ -13,6 +13,7 @@ import argparse
 
 import numpy as np
 
+from chase.cli import Parser
 from paper_repro.bandit_findings.sections import (
     BETA_MAPS,
     BETA_WORLD,
@@ -30,7 +31,7 @@ BETA = 0.03
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m paper_repro.grpo_small_beta",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

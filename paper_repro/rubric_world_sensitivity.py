@@ -12,7 +12,6 @@ those files, so every number in it comes from a run. About 30 s per variant on 2
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 import jax
 
+from chase.cli import Parser
 from rewards.io import atomic_write_text
 from rewards.runs import RunConfigMismatch, cached
 from rewards.stats import format_interval
@@ -133,7 +133,7 @@ def _collect(base: ExperimentConfig, out: Path, seeds: int, only: list[str], ove
 
 def main(argv: list[str] | None = None, base: ExperimentConfig = D) -> int:
     """``base``: the config every variant changes one thing of (tests pass a tiny one)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/rubric_world_sensitivity")
     p.add_argument("--doc", default="docs/rubric_world_sensitivity.md")
     p.add_argument("--seeds", type=int, default=8)

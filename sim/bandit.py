@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewards.checks import check_fields, check_memory
 from rewards.quantile import AdditiveError, QuantileMap, SpecError, parse_error
 
 __all__ = [
@@ -72,6 +73,9 @@ class WorldConfig:
     true: str = "gauss"
 
     def __post_init__(self) -> None:
+        check_fields(self)
+        # a drawn world holds ~8 float32 arrays of (contexts, arms): base log-probs, truth, quantiles, proxies...
+        check_memory(32.0 * self.contexts * self.arms, "the bandit world", "lower arms or contexts")
         if self.contexts < 1 or self.arms < 1:
             raise ValueError(f"WorldConfig: contexts={self.contexts} and arms={self.arms} must be >= 1")
         _parse_base(self.base)
@@ -288,7 +292,7 @@ def _cluster_mean_se(x, cluster, n_clusters):
     if n_clusters <= 1:
         return mean, jnp.std(x, ddof=1) / jnp.sqrt(m)
     sums = jax.ops.segment_sum(x - mean, cluster, num_segments=n_clusters)
-    var = n_clusters / (n_clusters - 1) * jnp.sum(sums**2) / m**2
+    var = n_clusters / (n_clusters - 1) * jnp.sum(sums**2) / float(m) ** 2  # float: m**2 overflows int32
     return mean, jnp.sqrt(var)
 
 
@@ -326,6 +330,8 @@ def sample_bon(key, world: World, proxy, n: int, samples: int, chunk: int = 1024
     if n < 1 or samples < 2:
         raise ValueError(f"sample_bon: need n >= 1 and samples >= 2, got n={n}, samples={samples}")
     chunk = int(min(chunk, samples))
+    # per chunk: n uniform draws, their arm indices, proxy values and tie-break keys (4 bytes each)
+    check_memory(16.0 * chunk * n + 12.0 * samples, "sampled best-of-n", "lower n or samples")
     res = _sample_bon_jit(key, world, proxy, int(n), int(samples), chunk)
     return BonSample(*(float(x) for x in res), samples=int(samples))
 

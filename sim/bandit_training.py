@@ -22,6 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from rewards.checks import check_fields, check_memory
 from rewards.io import atomic_write_text, write_json
 from rewards.quantile import AdditiveError, QuantileMap
 from rewards.stats import interval, summarize_curve
@@ -54,11 +55,17 @@ class BanditTrainingConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1 (got {self.seeds})")
         if self.devices < 0:
             raise ValueError(f"devices must be >= 0 (got {self.devices})")
         names = [str(p) for p in self.proxies()]
+        rows = float(self.seeds) * max(len(names), 1) * self.world.contexts
+        # per (seed, proxy, context) row: ~12 float32 arrays over the arms (inputs, logits, policy, gradient)
+        # and the recorded curves (steps + 1) x 5 metrics
+        nbytes = rows * (48.0 * self.world.arms) + float(self.seeds) * len(names) * (self.train.steps + 1) * 20
+        check_memory(nbytes, "the training run", "lower seeds, contexts, arms or steps")
         if not names:
             raise ValueError("give at least one proxy (a map or an additive error)")
         if len(set(names)) != len(names):

@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewards.checks import check_fields
 from sim.rubric_train import ProxyArrays, linear_proxy
 from sim.rubric_world import KINDS, PROPERTIES, Halo, M, RubricWorld, key_rng
 
@@ -106,6 +107,7 @@ class BTConfig:
         return np.array([d.get(p.kind, 0.0) for p in PROPERTIES], dtype=np.float32)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.pairs_per_prompt < 1 or self.steps < 1:
             raise ValueError("BTConfig: pairs_per_prompt and steps must be >= 1")
         if self.label_temp <= 0 or self.l2_shared < 0 or self.l2_prompt < 0 or self.lr <= 0:

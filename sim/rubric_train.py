@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewards.checks import check_fields
 from rewards.rubric import Rubric
 from sim.rubric_world import SIGN, Halo, M, SimVerifier, criteria_arrays
 
@@ -75,6 +76,7 @@ class TrainConfig:
     win_panel: int = 32
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.steps < 1 or self.group_size < 2:
             raise ValueError(f"TrainConfig: steps={self.steps} >= 1 and group_size={self.group_size} >= 2 needed")
         if self.lr <= 0 or self.kl_coef < 0:

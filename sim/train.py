@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
+from rewards.checks import check_fields
 from rewards.quantile import AdditiveError, QuantileMap
 from sim.bandit import WorldConfig, make_world, mid_rank_quantiles, proxy_for
 
@@ -120,6 +121,7 @@ class TrainConfig:
     lr_decay_steps: float = 0.0
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.algo not in ("grpo", "exact"):
             raise ValueError(f"TrainConfig.algo={self.algo!r}: expected 'grpo' or 'exact'")
         if self.steps < 1 or self.group < 2 or self.ppo_epochs < 1:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chase.cli import Parser
 from paper_repro.bandit_findings import report
 from paper_repro.bandit_findings import sections as S
 from rewards.io import atomic_write_text
@@ -65,7 +66,7 @@ def run_sections(sections: dict[str, Any], only: list[str], out: Path, overwrite
 
 
 def _parser(names: list[str]) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m paper_repro.bandit_findings",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from rewards.checks import check_fields, check_memory
 from sim.bt import PAIR_KINDS, BTConfig
 from sim.rubric_train import TrainConfig
 from sim.rubric_world import ProposerConfig, VerifierConfig, WorldConfig
@@ -57,6 +58,7 @@ class ExperimentConfig:
     bt: BTConfig = BTConfig()
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.seeds < 1 or self.eval_pairs < 1 or self.h_samples < 2:
             raise ValueError(
                 f"ExperimentConfig: seeds={self.seeds} and eval_pairs={self.eval_pairs} must be >= 1, "
@@ -65,6 +67,11 @@ class ExperimentConfig:
         bad = set(self.bt_kinds) - set(PAIR_KINDS)
         if bad:
             raise ValueError(f"ExperimentConfig.bt_kinds: unknown {sorted(bad)}; expected {PAIR_KINDS}")
+        # the trainer's log holds every property's probability per seed, proxy and step, and its state one
+        # policy per seed, proxy and prompt (float32, with a few times that in temporaries)
+        proxies, m = len(self.proxy_names()), 13
+        per_seed = proxies * (self.train.steps * (m + 4) + self.world.n_prompts * m * 8) * 4
+        check_memory(4.0 * self.seeds * per_seed, "the rubric-world experiment", "lower seeds, steps or prompts")
 
     def proxy_names(self) -> tuple[str, ...]:
         """The proxies trained against, in the order of the result's proxy axis."""

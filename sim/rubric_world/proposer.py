@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from rewards.checks import check_fields
 from rewards.rubric import Criterion, Rubric, stable_hash
 from sim.rubric_world.properties import SIGN, M
 from sim.rubric_world.verifier import _as_response, criterion_props
@@ -29,6 +30,11 @@ class ProposerConfig:
     misjudge: float = 0.15
     notice: float = 0.85
     weight_noise: float = 0.6
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not (0.0 <= self.misjudge <= 1.0 and 0.0 <= self.notice <= 1.0 and self.weight_noise >= 0.0):
+            raise ValueError(f"ProposerConfig: misjudge and notice must be in [0, 1], weight_noise >= 0: {self}")
 
 
 class SimProposer:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rewards.checks import check_fields
 from rewards.rubric import NO, UNKNOWN, YES, Criterion, Rubric, stable_hash
 from sim.rubric_world.properties import KINDS, PROPERTIES, PROPERTY_INDEX, M
 from sim.rubric_world.world import RubricWorld
@@ -151,6 +152,7 @@ class Halo:
     kinds: tuple[str, ...] = ("fact", "tail_fact")
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not 0.0 <= self.strength < 1.0:
             raise ValueError(f"Halo.strength={self.strength}: need a probability in [0, 1)")
         bad = [t for t in self.trigger if t not in PROPERTY_INDEX]
@@ -221,6 +223,14 @@ class VerifierConfig:
     jitter: float = 0.3
     max_rate: float = 0.45
     halo: Halo = Halo()
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        rates = [v for _k, v in self.fpr + self.fnr] + [self.coarse_fpr, self.coarse_fnr, self.max_rate]
+        if not all(isinstance(v, int | float) and 0.0 <= v <= 1.0 for v in rates):
+            raise ValueError(f"VerifierConfig: error rates must be probabilities in [0, 1], got {rates}")
+        if not self.jitter >= 0:
+            raise ValueError(f"VerifierConfig.jitter={self.jitter}: must be >= 0")
 
     @classmethod
     def perfect(cls) -> VerifierConfig:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
+from rewards.checks import check_fields, check_memory
 from rewards.rubric import Criterion, Rubric
 from sim.rubric_world.properties import PROPERTIES, PROPERTY_INDEX, SIGN, WRITER_CRITERIA, M
 
@@ -169,8 +170,11 @@ class WorldConfig:
     writer_weight_noise: float = 0.8
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.n_prompts < 1 or self.n_diverse < 1:
             raise ValueError(f"WorldConfig: n_prompts={self.n_prompts}, n_diverse={self.n_diverse} must be >= 1")
+        # a prompt holds its rubrics (Python objects, ~10-20 kB) and every model's property probabilities
+        check_memory(20e3 * self.n_prompts * (1 + self.n_diverse / 16), "the rubric world", "lower n_prompts")
         for f in ("fact_weights", "tail_weights", "hedge_weights", "unsafe_weights", "padding_weights"):
             ws = getattr(self, f)
             if not ws or not all(1 <= w <= 3 for w in ws):
