@@ -59,8 +59,9 @@ class ChatBackend(Protocol):
 # ----------------------------------------------------------------------------------------------------------------
 # the oracle
 
-_RESPONSE_RX = re.compile(rf"<{RESPONSE_TAG}>\n(.*)\n</{RESPONSE_TAG}>", re.DOTALL)
-_CRITERIA_RX = re.compile(r"\n\nCriteria:\n(.*?)\n\nReturn one JSON object", re.DOTALL)
+_OPEN, _CLOSE = f"<{RESPONSE_TAG}>\n", f"\n</{RESPONSE_TAG}>\n\n"
+# what follows the response wrapper in a judge prompt, to the end: the criteria block and the closing instruction
+_TAIL_RX = re.compile(r"Criteria:\n((?:c\d+: [^\n]*\n)*c\d+: [^\n]*)\n\nReturn one JSON object [^\n]*")
 _CRIT_LINE_RX = re.compile(r"^c(\d+): (.*)$")
 _KEYWORD_RX = re.compile(r"'([^']+)'")
 
@@ -76,20 +77,22 @@ def oracle_verdict(response: str, criterion: str) -> bool:
 
 def parse_judge_request(messages: list[dict[str, Any]]) -> tuple[str, list[str]] | None:
     """(wrapped response text, criteria texts) from a judge prompt, or None if it is not one. The response is
-    returned as it appears inside the wrapper (escaped)."""
+    returned as it appears inside the wrapper (escaped).
+
+    Only the real criteria block counts: the one right after the response wrapper's closing tag, up to the end of
+    the prompt. The wrapper's tags occur exactly once in a real judge prompt (the data inside is escaped by
+    :func:`rft.judges.escape_data`), so a ``Criteria:`` block written inside the response is just response text."""
     user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
-    if not isinstance(user, str):
+    if not isinstance(user, str) or user.count(_OPEN) != 1 or user.count(_CLOSE) != 1:
         return None
-    r, c = _RESPONSE_RX.search(user), _CRITERIA_RX.search(user)
-    if r is None or c is None:
+    response, _, tail = user.partition(_OPEN)[2].partition(_CLOSE)
+    c = _TAIL_RX.fullmatch(tail)
+    if c is None:
         return None
-    crits = []
-    for line in c.group(1).split("\n"):
-        m = _CRIT_LINE_RX.match(line)
-        if m is None:
-            return None
-        crits.append(m.group(2))
-    return r.group(1), crits
+    lines = [_CRIT_LINE_RX.match(line) for line in c.group(1).split("\n")]
+    if [int(m.group(1)) for m in lines] != list(range(1, len(lines) + 1)):
+        return None
+    return response, [m.group(2) for m in lines]
 
 
 class OracleBackend:
