@@ -106,7 +106,7 @@ def test_rubric_refine_with_openai_proposer(tmp_path, capsys):
             )
             == 0
         )
-        models = {b["model"] for b in srv.bodies}
+        models = {r.model for r in srv.requests}
     assert models == {"oracle", "scripted"}  # --judge-arg overrides the shared --model for the judge only
     refined = json.loads(out.read_text())[0]["rubrics"]
     assert [r["criterion"] for r in refined][-1] == "Mentions 'dark room'"
