@@ -151,6 +151,18 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(b)
 
 
+def _drain(sock: socket.socket, wait_s: float) -> None:
+    """Close our side, then read and drop what the client still sends, for at most ``wait_s`` (0: only what has
+    arrived): closing a socket with unread data sends a reset, which can destroy the reply still in flight."""
+    deadline = time.monotonic() + wait_s
+    with contextlib.suppress(OSError):  # BlockingIOError and TimeoutError included
+        sock.shutdown(socket.SHUT_WR)
+        for _ in range(256):  # at most 16 MiB
+            sock.settimeout(max(0.0, deadline - time.monotonic()))  # 0.0: no waiting
+            if not sock.recv(65536):
+                return
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive; every reply carries Content-Length
     server: _Server
@@ -162,6 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
         # headers and body go out in two writes; without TCP_NODELAY, Nagle + the client's delayed ACK add ~40 ms
         # to every keep-alive reply (seen here: 50 ms latency measured as ~100 ms per call)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._linger = False
         self._reader = _DeadlineReader(self.connection)
         self.rfile.close()  # the socket's own reader: ours replaces it
         self.rfile = io.BufferedReader(self._reader)
@@ -181,6 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             vars(self).pop("headers", None)  # an idle keep-alive connection keeps no Authorization header
+
+    def finish(self) -> None:
+        super().finish()
+        if self._linger:  # a reply went out before the request body was read
+            _drain(self.connection, 1.0)
 
     def _received(self) -> None:
         """The request is in: from now on only the reply's writes wait, each at most request_timeout_s."""
@@ -209,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reject(self, status: int, message: str) -> None:
         """Answer an error and close: a request body left unread must not be read as the next request."""
-        self.close_connection = True
+        self.close_connection = self._linger = True
         self.server.owner._count_rejected(status)
         self._send(status, {"error": {"message": message}})
 
@@ -324,6 +342,7 @@ class _Server(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 request.settimeout(1.0)
                 request.sendall(_BUSY_REPLY)
+                _drain(request, 0.0)
             self.shutdown_request(request)
             return
         try:
