@@ -11,11 +11,9 @@ Fault injection: ``fault_fn(index, body) -> Fault | None`` is asked for every re
 dropped connection, a non-JSON body, or replacement / transformed reply content (garbage, truncated JSON,
 missing criteria). ``latency_ms`` adds a fixed delay to every request (the benchmark's 50 ms).
 
-Limits (:class:`ServerLimits`): request bodies over 8 MiB are refused (413) unread; a bad or missing
-``Content-Length`` gets 400/411 at once; a request must arrive within 10 s of its first byte and an idle
-keep-alive connection is closed after 30 s; at most 128 connections are served at once (more get 503). Nothing
-of a request outlives it except bounded summaries without headers (:class:`RequestRecord`, the Authorization
-header only as a keyed fingerprint) and, only when asked (``record_bodies=N``), the last N bodies.
+What a client may cost the server is bounded (:class:`ServerLimits`: body size, timeouts, connections), and
+nothing of a request outlives it but bounded summaries without headers (:class:`RequestRecord`) and, only when
+asked (``record_bodies=N``), the last N bodies. Debug logs show request lines without their query strings.
 """
 
 from __future__ import annotations
@@ -124,6 +122,7 @@ class RequestRecord:
 
 
 _CONTENT_LENGTH_RX = re.compile(r"[0-9]{1,18}")
+_QUERY_RX = re.compile(r"\?[^\s\"']*")  # a query string may carry a token: never logged
 _BUSY = b'{"error": {"message": "server busy: too many connections"}}'
 _BUSY_REPLY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
@@ -206,6 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.limits.request_timeout_s)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: tests run thousands
+        args = tuple(_QUERY_RX.sub("?...", a) if isinstance(a, str) else a for a in args)
         logger.debug("%s " + format, self.address_string(), *args)
 
     def _send(
@@ -255,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Length", "0").strip() != "0" or self.headers.get("Transfer-Encoding"):
             self.close_connection = True  # a GET body is never read
         self._received()
-        path = self.path.rstrip("/")
+        path = self.path.partition("?")[0].rstrip("/")
         if path in ("/health", "/v1/health"):
             self._send(200, {"status": "ok"})
         elif path == "/stats":  # requests received so far (benchmarks count calls server-side)
@@ -267,7 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         srv = self.server.owner
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        if self.path.partition("?")[0].rstrip("/") != "/v1/chat/completions":
             self._reject(404, "no such route")
             return
         raw = self._read_body()

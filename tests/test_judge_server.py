@@ -4,6 +4,7 @@ a timeout, so no test can hang."""
 
 import http.client
 import json
+import logging
 import math
 import socket
 import time
@@ -177,12 +178,17 @@ def test_stop_closes_open_connections_at_once():
     sock.close()
 
 
-def test_what_is_recorded_is_bounded_and_holds_no_secret():
+def test_what_is_recorded_is_bounded_and_holds_no_secret(caplog):
     limits = ServerLimits(record_last=5)
-    with JudgeServer(OracleBackend(), limits=limits) as srv:
+    with JudgeServer(OracleBackend(), limits=limits) as srv, caplog.at_level(logging.DEBUG, "rft.judge_server"):
         auth = {"Authorization": f"Bearer {SECRET}", "X-Api-Key": SECRET}
         for _ in range(40):
             assert _post(srv, headers=auth)[0] == 200
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+        conn.request("GET", f"/health?token={SECRET}")
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert "GET /health?..." in caplog.text and SECRET not in caplog.text  # debug logs: no query string
         assert srv.n_requests == 40 and len(srv.requests) == 5 and srv.bodies == []
         assert [r.index for r in srv.requests] == list(range(35, 40))
         assert all(r.authorization == srv.fingerprint(f"Bearer {SECRET}") for r in srv.requests)
