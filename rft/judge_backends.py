@@ -21,13 +21,46 @@ from typing import Any, Protocol
 
 from rft.judges import RESPONSE_TAG, LocalChatModel
 
-__all__ = ["ChatBackend", "OracleBackend", "TransformersBackend", "oracle_verdict", "parse_judge_request"]
+__all__ = [
+    "BAD_CHAT_REQUEST",
+    "ChatBackend",
+    "OracleBackend",
+    "TransformersBackend",
+    "chat_request",
+    "check_number",
+    "oracle_verdict",
+    "parse_judge_request",
+]
 
 
 def check_number(name: str, value: float, low: float) -> None:
     """ValueError (one line) unless ``value`` is a finite number >= ``low``."""
     if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value) and value >= low):
         raise ValueError(f"{name} must be a finite number >= {low:g}, got {value!r}")
+
+
+BAD_CHAT_REQUEST = (
+    "body must be JSON with 'messages': a non-empty list of {'role': str, 'content': str}; 'max_tokens' an "
+    "integer >= 1 or absent; 'temperature' a number, null or absent"
+)
+
+
+def chat_request(raw: bytes) -> dict | None:
+    """The JSON request body if it is a chat request every backend can take, else None (answered with 400 and
+    :data:`BAD_CHAT_REQUEST`): a bad request must never reach a batch, where it would fail the others too."""
+    try:
+        body = json.loads(raw)
+        messages, max_tokens = body["messages"], body.get("max_tokens")
+        temperature = body.get("temperature", 0)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    ok = isinstance(messages, list) and messages and (max_tokens is None or type(max_tokens) is int and max_tokens > 0)
+    ok = ok and (temperature is None or type(temperature) in (int, float)) and all(map(_is_message, messages))
+    return body if ok else None
+
+
+def _is_message(m: Any) -> bool:
+    return isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
 
 
 class ChatBackend(Protocol):

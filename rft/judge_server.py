@@ -39,9 +39,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from rft.judge_backends import (
+    BAD_CHAT_REQUEST,
     ChatBackend,
     OracleBackend,
     TransformersBackend,
+    chat_request,
     check_number,
     oracle_verdict,
     parse_judge_request,
@@ -124,10 +126,8 @@ class RequestRecord:
 _CONTENT_LENGTH_RX = re.compile(r"[0-9]{1,18}")
 _QUERY_RX = re.compile(r"\?[^\s\"']*")  # a query string may carry a token: never logged
 _BUSY = b'{"error": {"message": "server busy: too many connections"}}'
-_BUSY_REPLY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
-    b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY), _BUSY)
-)
+_BUSY_REPLY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+_BUSY_REPLY += b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY), _BUSY)
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -274,13 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None:
             return
         self._received()
-        try:
-            body = json.loads(raw)
-            messages = body["messages"]
-            if not isinstance(messages, list):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            self._send(400, {"error": {"message": "body must be JSON with a 'messages' list"}})
+        body = chat_request(raw)
+        if body is None:  # never handed to a backend: one bad request must not fail a whole batch
+            self._send(400, {"error": {"message": BAD_CHAT_REQUEST}})
             return
         index = srv._record(body, len(raw), self.headers.get("Authorization"))
         del raw
@@ -304,8 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             content = fault.content
         else:
             try:
-                max_tokens, temperature = body.get("max_tokens"), float(body.get("temperature", 0))
-                content = srv.backend.complete(body["messages"], max_tokens, temperature)
+                content = srv.backend.complete(body["messages"], body.get("max_tokens"), body.get("temperature") or 0)
             except Exception as e:  # a backend failure is the client's retryable 500, never a dead server
                 self._send(500, {"error": {"message": f"backend failed: {type(e).__name__}: {e}"}})
                 return

@@ -106,6 +106,35 @@ def test_bad_content_length_is_answered_at_once(headers, status):
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[]",
+        '{"messages": []}',
+        '{"messages": "hi"}',
+        '{"messages": [{"role": "user", "content": ["part"]}]}',
+        '{"messages": [{"role": "user"}]}',
+        '{"messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}',
+        '{"messages": [{"role": "user", "content": "x"}], "max_tokens": -1}',
+        '{"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
+    ],
+)
+def test_malformed_chat_request_is_400_and_never_reaches_the_backend(body):
+    class Counting(OracleBackend):
+        calls = 0
+
+        def complete(self, *a, **kw):
+            Counting.calls += 1
+            return super().complete(*a, **kw)
+
+    with JudgeServer(Counting()) as srv:
+        status, reply = _post(srv, body=body)
+        assert status == 400 and "'messages'" in reply["error"]["message"]
+        assert Counting.calls == 0 and srv.n_requests == 0
+        assert _post(srv, body=BODY)[0] == 200  # the connection and the server are fine
+
+
+@pytest.mark.parametrize(
     "partial",
     [
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n",  # headers never finished
