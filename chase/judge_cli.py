@@ -3,9 +3,12 @@
     chase judge serve --model PATH [--gguf-file FILE] [--host 127.0.0.1] [--port 8000] [--latency-ms 0]
                       [--batch-size 8] [--max-new-tokens 256] [--served-model-name NAME] [--device cpu]
     chase judge serve --oracle [--port 8000] [--latency-ms 50]      # no model: deterministic test judge
+    limits: [--max-body-bytes 8388608] [--request-timeout-s 10] [--idle-timeout-s 30] [--max-connections 128]
 
 The server prints one JSON line (``{"base_url": ..., "model": ...}``) when it is listening, then serves
-``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /health`` until interrupted.
+``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /health`` until interrupted. A bad option (port out
+of range or in use, unknown host, negative or NaN latency, missing model folder, ...) is one line on stderr
+(``chase judge serve: error: ...``) and exit 2.
 
 This module also supplies the ``openai`` and ``transformers`` verifiers and the ``openai`` proposer of
 ``chase rubric`` (:func:`openai_verifier`, :func:`transformers_verifier`, :func:`openai_proposer`, registered
@@ -20,6 +23,7 @@ import argparse
 import dataclasses
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from chase.cli import Command, dispatch
@@ -127,12 +131,47 @@ def llm_options(args: argparse.Namespace) -> dict[str, Any]:
 # chase judge serve
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from rft.judge_server import JudgeServer, OracleBackend, TransformersBackend
+class ServeOptionError(ValueError):
+    """A bad ``chase judge serve`` option: one line on stderr, exit 2."""
+
+
+def _check_serve_args(args: argparse.Namespace) -> None:
+    """Every option checked before anything slow starts (messages name the flag)."""
+    from rft.judge_backends import check_number
+
+    if not 0 <= args.port <= 65535:
+        raise ServeOptionError(f"--port must be in 0..65535, got {args.port}")
+    for flag, value, low in (
+        ("--latency-ms", args.latency_ms, 0),
+        ("--batch-wait-ms", args.batch_wait_ms, 0),
+        ("--request-timeout-s", args.request_timeout_s, 0.001),
+        ("--idle-timeout-s", args.idle_timeout_s, 0.001),
+    ):
+        try:
+            check_number(flag, value, low)
+        except ValueError as e:
+            raise ServeOptionError(str(e)) from None
+    for flag, value in (
+        ("--batch-size", args.batch_size),
+        ("--max-new-tokens", args.max_new_tokens),
+        ("--max-body-bytes", args.max_body_bytes),
+        ("--max-connections", args.max_connections),
+    ):
+        if value < 1:
+            raise ServeOptionError(f"{flag} must be >= 1, got {value}")
+    if args.model is not None and not Path(args.model).is_dir():
+        raise ServeOptionError(f"--model: no such folder: {args.model}")
+    if args.gguf_file is not None and (args.oracle or not (Path(args.model) / args.gguf_file).is_file()):
+        where = "needs --model" if args.oracle else f"no such file in {args.model}: {args.gguf_file}"
+        raise ServeOptionError(f"--gguf-file: {where}")
+
+
+def _load_backend(args: argparse.Namespace):
+    from rft.judge_server import OracleBackend, TransformersBackend
 
     if args.oracle:
-        backend = OracleBackend()
-    else:
+        return OracleBackend()
+    try:
         from rft.judges import LocalChatModel
 
         lm = LocalChatModel.from_pretrained(
@@ -142,23 +181,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,
         )
-        backend = TransformersBackend(lm, batch_wait_ms=args.batch_wait_ms)
+    except (OSError, ValueError, ImportError, RuntimeError) as e:  # transformers' messages run over many lines
+        message = " ".join(f"{type(e).__name__}: {e}".split())
+        raise ServeOptionError(f"cannot load the model in {args.model}: {message[:300]}") from None
+    return TransformersBackend(lm, batch_wait_ms=args.batch_wait_ms)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rft.judge_server import JudgeServer, ServerLimits
+
+    _check_serve_args(args)
+    limits = ServerLimits(
+        max_body_bytes=args.max_body_bytes,
+        request_timeout_s=args.request_timeout_s,
+        idle_timeout_s=args.idle_timeout_s,
+        max_connections=args.max_connections,
+    )
     server = JudgeServer(
-        backend, host=args.host, port=args.port, latency_ms=args.latency_ms, model_name=args.served_model_name
+        _load_backend(args),
+        host=args.host,
+        port=args.port,
+        latency_ms=args.latency_ms,
+        model_name=args.served_model_name,
+        limits=limits,
     )
 
     def _stop(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    emit({"base_url": server.base_url, "model": server._httpd.model_name, "latency_ms": args.latency_ms})
+    emit({"base_url": server.base_url, "model": server.model_name, "latency_ms": args.latency_ms})
     sys.stdout.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server._httpd.server_close()
+        server.stop()
     return 0
 
 
@@ -175,9 +234,20 @@ def _serve_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument("--max-new-tokens", type=int, default=256, help="(default: 256)")
     s.add_argument("--device", default="cpu", help="(default: cpu)")
     s.add_argument("--served-model-name", help="model name reported to clients (default: the folder name)")
+    g = s.add_argument_group("limits per client")
+    g.add_argument("--max-body-bytes", type=int, default=8 << 20, help="larger request bodies get 413 (default: 8 MiB)")
+    g.add_argument(
+        "--request-timeout-s", type=float, default=10.0, help="a request must arrive within this (default: 10)"
+    )
+    g.add_argument("--idle-timeout-s", type=float, default=30.0, help="idle keep-alive connections close (default: 30)")
+    g.add_argument("--max-connections", type=int, default=128, help="served at once, more get 503 (default: 128)")
 
 
-COMMANDS = {"serve": Command(_serve_flags, cmd_serve, "serve a local model (or the oracle) over /v1/chat/completions")}
+COMMANDS = {
+    "serve": Command(
+        _serve_flags, cmd_serve, "serve a local model (or the oracle) over /v1/chat/completions", (ValueError, OSError)
+    )
+}
 
 
 def main(argv: list[str] | None = None) -> int:

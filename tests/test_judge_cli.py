@@ -4,8 +4,11 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from chase.cli import main
 from rft.judge_server import JudgeServer, OracleBackend, oracle_verdict
@@ -106,7 +109,7 @@ def test_rubric_refine_with_openai_proposer(tmp_path, capsys):
             )
             == 0
         )
-        models = {b["model"] for b in srv.bodies}
+        models = {r.model for r in srv.requests}
     assert models == {"oracle", "scripted"}  # --judge-arg overrides the shared --model for the judge only
     refined = json.loads(out.read_text())[0]["rubrics"]
     assert [r["criterion"] for r in refined][-1] == "Mentions 'dark room'"
@@ -117,7 +120,8 @@ def test_rubric_refine_with_openai_proposer(tmp_path, capsys):
 def test_judge_serve_oracle_cli():
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chase", "judge", "serve", "--oracle", "--port", "0", "--latency-ms", "5"],
+        [sys.executable, "-m", "chase", "judge", "serve", "--oracle", "--port", "0", "--latency-ms", "5"]
+        + ["--max-body-bytes", "100000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -132,6 +136,10 @@ def test_judge_serve_oracle_cli():
         judge = OpenAICompatibleJudge(JudgeConfig(base_url=info["base_url"], model="oracle", api_key_env=None))
         rubric = Rubric(tuple(Criterion(c) for c in CRITERIA))
         assert judge.verify("p", RESPONSES[0], rubric).tolist() == [1, 1, 0]
+        big = urllib.request.Request(info["base_url"] + "/chat/completions", data=b" " * 100_001, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(big, timeout=10)
+        assert e.value.code == 413  # --max-body-bytes reaches the server
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -48,7 +48,7 @@ def test_no_key_sends_no_authorization_header_even_with_openai_api_key_set(monke
         monkeypatch.setenv("CHASE_TEST_UNSET_KEY", "")
         OpenAICompatibleJudge(config(srv, api_key_env="CHASE_TEST_UNSET_KEY")).verify("p", "s", RUBRIC)
         assert srv.n_requests == 2
-        assert all(h.get("Authorization") is None for h in srv.headers)  # neither a key nor the placeholder
+        assert all(r.authorization is None for r in srv.requests)  # neither a key nor the placeholder
 
 
 def test_key_never_in_repr_stats_or_pickle(monkeypatch):
@@ -57,13 +57,13 @@ def test_key_never_in_repr_stats_or_pickle(monkeypatch):
     with JudgeServer(OracleBackend()) as srv:
         judge = OpenAICompatibleJudge(config(srv, api_key_env="CHASE_TEST_JUDGE_KEY"))
         judge.verify("p", "r", RUBRIC)  # the SDK client (which holds the key) now exists
-        assert srv.headers[0].get("Authorization") == f"Bearer {secret}"
+        assert srv.requests[0].authorization == srv.fingerprint(f"Bearer {secret}")
         for text in (repr(judge.client), repr(judge.config), repr(judge.stats), json.dumps(judge.stats.as_dict())):
             assert secret not in text
         assert secret not in pickle.dumps(judge.client).decode("latin-1")
         clone = pickle.loads(pickle.dumps(judge))
         assert clone.verify("p", "other", RUBRIC).tolist() != [UNKNOWN] * 2  # rebuilt from the config
-        assert srv.headers[1].get("Authorization") == f"Bearer {secret}"
+        assert srv.requests[1].authorization == srv.fingerprint(f"Bearer {secret}")
         judge.close()
         clone.close()
 

@@ -41,7 +41,7 @@ def config(srv: JudgeServer, **kw) -> JudgeConfig:
 
 @pytest.fixture
 def server():
-    srv = JudgeServer(OracleBackend()).start()
+    srv = JudgeServer(OracleBackend(), record_bodies=4).start()
     yield srv
     srv.stop()
 
@@ -244,7 +244,7 @@ def test_only_unscored_criteria_are_asked_again(tmp_path):
             return Fault(content=json.dumps(d))
         return None
 
-    with JudgeServer(OracleBackend(), fault_fn=fault_fn) as srv:
+    with JudgeServer(OracleBackend(), fault_fn=fault_fn, record_bodies=2) as srv:
         judge = OpenAICompatibleJudge(config(srv), cache=VerdictCache(tmp_path / "c.sqlite"))
         first = judge.verify("p", "resp", RUBRIC)
         assert (first == UNKNOWN).sum() == 2  # UNKNOWN is never cached ...
@@ -298,7 +298,7 @@ def test_api_key_from_env_sent_but_never_logged(monkeypatch, caplog):
         judge.verify("p", "a", RUBRIC)
         assert judge.verify("p", "b", RUBRIC).tolist() == [UNKNOWN] * C  # 401: not retried
         assert srv.n_requests == 2
-        assert all(h.get("Authorization") == f"Bearer {secret}" for h in srv.headers)
+        assert all(r.authorization == srv.fingerprint(f"Bearer {secret}") for r in srv.requests)
     assert secret not in caplog.text and "[REDACTED]" in caplog.text
     assert secret not in repr(cfg) and secret not in json.dumps(judge.stats.as_dict())
     assert secret not in pickle.dumps(judge).decode("latin-1")
