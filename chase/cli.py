@@ -69,7 +69,8 @@ def dispatch(argv: list[str], table: Table, prog: str, what: str) -> int:
         print(_usage(prog, table, what))
         return 0
     if argv[0] not in table:
-        print(f"{prog}: unknown {what} {argv[0]!r}\n\n{_usage(prog, table, what)}", file=sys.stderr)
+        names = ", ".join(table)
+        print(f"{prog}: error: unknown {what} {argv[0]!r}; choose from {names} (see {prog} --help)", file=sys.stderr)
         return 2
     entry = table[argv[0]]
     if isinstance(entry, Command):

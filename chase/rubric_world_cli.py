@@ -65,12 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     from rewards.runs import RunConfigMismatch, open_run
     from sim.rubric_experiments import QUICK, ExperimentConfig, report, run
 
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    p = _parser()
+    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         config = config_from_args(ExperimentConfig, args, base=QUICK if args.quick else None)
         rd = open_run(args.out, config.to_dict(), overwrite=args.overwrite)
     except (ValueError, RunConfigMismatch) as e:
-        raise SystemExit(f"{PROG}: {e}") from None
+        p.error(str(e))
     out = rd.path
     if rd.finished:
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

@@ -160,11 +160,12 @@ def train_command(argv: list[str]) -> int:
     import jax
 
     from rewards.runs import RunConfigMismatch, open_run
-    from sim.bandit_training import report, run
+    from sim.bandit_training import devices_for, report, run
 
     try:
+        devices_for(cfg)  # before anything is written to --out
         run_dir = open_run(args.out, cfg.to_dict(), overwrite=args.overwrite)
-    except RunConfigMismatch as e:
+    except (RunConfigMismatch, ValueError) as e:
         p.error(str(e))
     if run_dir.finished:
         print(f"chase sim train: {args.out} already holds this run (--overwrite recomputes it)", file=sys.stderr)

@@ -89,14 +89,19 @@ class BanditTrainingResult:
     seconds: float
 
 
-def run(config: BanditTrainingConfig, key: jax.Array) -> BanditTrainingResult:
-    """Train every proxy for every seed (jit + vmap; seeds sharded when more than one device is used)."""
-    proxies = config.proxies()
-    tasks = build_tasks(key, config.seeds, config.world, proxies)
+def devices_for(config: BanditTrainingConfig) -> list:
+    """The JAX devices the run shards its seeds over; ValueError when the config asks for more than exist."""
     devices = jax.devices()
     if config.devices > len(devices):
         raise ValueError(f"devices={config.devices} but JAX sees {len(devices)}")
-    devices = devices[: config.devices] if config.devices else devices
+    return devices[: config.devices] if config.devices else devices
+
+
+def run(config: BanditTrainingConfig, key: jax.Array) -> BanditTrainingResult:
+    """Train every proxy for every seed (jit + vmap; seeds sharded when more than one device is used)."""
+    proxies = config.proxies()
+    devices = devices_for(config)
+    tasks = build_tasks(key, config.seeds, config.world, proxies)
     t0 = time.perf_counter()
     curves = train_sharded(tasks, config.train, devices) if len(devices) > 1 else train_batch(tasks, config.train)
     curves = TrainingCurves(*(np.asarray(c) for c in curves))

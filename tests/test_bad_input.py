@@ -1,0 +1,200 @@
+"""Bad input to every `chase` command gets one line on stderr, a non-zero exit, no traceback and no output.
+
+Table-driven over `chase theory`, `chase sim`, `chase repro` and the top level (the rubric, judge and rft
+commands have their own tables beside their tests). Commands run in-process through `chase.cli.main`, the one
+error boundary, so the cases are fast; a case that names an output path checks that nothing was written there.
+"""
+
+import json
+import os
+
+import pytest
+
+from chase import cli
+
+OUT = "{out}"  # replaced by a fresh path under tmp_path; asserted absent (or unchanged) afterwards
+MAP = ["--map", "top-wrong:0.1"]
+TRAIN = ["sim", "train", *MAP, "--steps", "3", "--seeds", "1", "--arms", "8", "--contexts", "2", "--out", OUT]
+RW = ["sim", "rubric-world", "--quick", "--out", OUT]
+
+THEORY = [
+    ["theory", "winrate", "--kl", "1"],
+    ["theory", "winrate", "--map", "top-wrng:0.1", "--kl", "1"],
+    ["theory", "winrate", *MAP, "--kl", "nan"],
+    ["theory", "winrate", *MAP, "--kl", "inf"],
+    ["theory", "winrate", *MAP, "--kl", "-1"],
+    ["theory", "winrate", *MAP, "--kl", "abc"],
+    ["theory", "winrate", *MAP, "--kl", "1", "--procedure", "ppo"],
+    ["theory", "winrate", *MAP, "--kl", "1", "--n", "0"],
+    ["theory", "winrate", *MAP, "--kl", "1", "--n", "-3"],
+    ["theory", "winrate", *MAP, "--kl", "1", "--n", "2.5"],
+    ["theory", "winrate", *MAP, "--kl", "1", "--n", "4"],  # --n is for best-of-n only
+    ["theory", "winrate", *MAP, "--kl", "0.1", "--procedure", "bon", "--n", "64"],  # over the budget
+    ["theory", "winrate", "--map", "reverse:0.5:0.2", "--kl", "1"],
+    ["theory", "winrate", "--map", "noise:0:2", "--kl", "1"],
+    ["theory", "winrate", "--map", "reverse:0:0.5+reverse:0.4:1", "--kl", "1"],
+    ["theory", "bon", *MAP],
+    ["theory", "bon", *MAP, "--n", "0"],
+    ["theory", "bon", *MAP, "--n", "x"],
+    ["theory", "bon", "--map", "", "--n", "4"],
+    ["theory", "bandit", "--p", "0.5,0.5", "--true", "1,2,3", "--proxy", "1,2", "--n", "2"],
+    ["theory", "bandit", "--p", "a,b", "--true", "1,2", "--proxy", "1,2", "--n", "2"],
+    ["theory", "bandit", "--p", "0.5,0.5", "--true", "1,2", "--proxy", "1,2", "--beta", "0"],
+    ["theory", "bandit", "--p", "0.5,0.5", "--true", "1,2", "--proxy", "1,2", "--beta", "-1"],
+    ["theory", "bandit", "--p", "0.5,0.5", "--true", "1,2", "--proxy", "1,2", "--beta", "nan"],
+    ["theory", "bandit", "--p", "0.5,0.5", "--true", "1,2", "--proxy", "1,2", "--n", "2", "--beta", "1"],
+    ["theory", "bandit", "--p", "0.5,0.5", "--true", "1,2", "--proxy", "1,2"],
+    ["theory", "bandit", "--p", "0.5,0.7", "--true", "1,2", "--proxy", "1,2", "--n", "2"],
+    ["theory", "bandit", "--p", "-0.5,1.5", "--true", "1,2", "--proxy", "1,2", "--n", "2"],
+    ["theory", "curve", *MAP, "--kl-max", "8", "--points", "1", "--out", OUT],
+    ["theory", "curve", *MAP, "--kl-max", "8", "--points", "100000000", "--out", OUT],
+    ["theory", "curve", *MAP, "--kl-max", "0", "--points", "10", "--out", OUT],
+    ["theory", "curve", *MAP, "--kl-max", "nan", "--points", "10", "--out", OUT],
+    ["theory", "curve", *MAP, "--kl-max", "8", "--points", "10", "--procedure", "x", "--out", OUT],
+    ["theory", "curve", "--map", "bad", "--kl-max", "8", "--points", "10", "--out", OUT],
+    ["theory", "curve", *MAP, "--kl-max", "8", "--points", "10", "--out", "/dev/full/curve.csv"],
+    ["theory", "curve", *MAP, "--kl-max", "8", "--points", "10", "--out", "{file}/curve.csv"],
+    ["theory", "curve", *MAP, "--kl-max", "8", "--points", "10", "--out", "{dir}"],
+    ["theory", "fig2", "--out", "{file}"],
+    ["theory", "fig2", "--out", "/dev/full"],
+    ["theory", "nope"],
+]
+
+SIM = [
+    ["sim", "bon", "--n", "4"],
+    ["sim", "bon", *MAP, "--error", "gauss:1", "--n", "4"],
+    ["sim", "bon", *MAP, "--n", "0"],
+    ["sim", "bon", *MAP, "--n", "4", "--samples", "1"],
+    ["sim", "bon", *MAP, "--n", "4", "--arms", "0"],
+    ["sim", "bon", *MAP, "--n", "4", "--contexts", "0"],
+    ["sim", "bon", *MAP, "--n", "4", "--arms", "1000000000"],
+    ["sim", "bon", *MAP, "--n", "1000000000", "--samples", "10", "--arms", "100"],
+    ["sim", "bon", *MAP, "--n", "4", "--base", "bogus"],
+    ["sim", "bon", *MAP, "--n", "4", "--base", "zipf:-1"],
+    ["sim", "bon", "--error", "t:0:1", "--n", "4"],
+    ["sim", "bon", "--error", "gauss:-1", "--n", "4"],
+    ["sim", "bon", "--map", "tie:1:0.5", "--n", "4"],
+    ["sim", "bon", *MAP, "--n", "4", "--seed", "x"],
+    ["sim", "tilt", *MAP, "--beta", "0"],
+    ["sim", "tilt", *MAP, "--beta", "-1"],
+    ["sim", "tilt", *MAP, "--beta", "nan"],
+    ["sim", "tilt", *MAP, "--beta", "inf"],
+    ["sim", "tilt", "--map", "x", "--beta", "1"],
+    ["sim", "tilt", *MAP],
+    [*TRAIN, "--lr", "inf"],
+    [*TRAIN, "--lr", "nan"],
+    [*TRAIN, "--lr", "0"],
+    [*TRAIN, "--lr", "-1"],
+    [*TRAIN, "--group", "1"],
+    [*TRAIN[:-4], "--seeds", "0", "--out", OUT],
+    [*TRAIN, "--steps", "0"],
+    [*TRAIN, "--steps", "1.5"],
+    [*TRAIN, "--algo", "ppo"],
+    [*TRAIN, "--geometry", "mirror"],
+    [*TRAIN, "--kl-grad", "k4"],
+    [*TRAIN, "--algo", "exact", "--kl-grad", "k3"],
+    [*TRAIN, "--beta", "-1"],
+    [*TRAIN, "--beta", "inf"],
+    [*TRAIN, "--clip-eps", "0"],
+    [*TRAIN, "--lr-decay-steps", "-1"],
+    [*TRAIN, "--ppo-epochs", "0"],
+    [*TRAIN, "--adv-eps", "nan"],
+    [*TRAIN, *MAP],  # the same proxy twice
+    [*TRAIN, "--error", "t:2"],
+    [*TRAIN, "--devices", "99"],
+    [*TRAIN, "--devices", "-1"],
+    [*TRAIN, "--arms", "100000000"],
+    [*TRAIN, "--normalize-std", "yes"],
+    [*TRAIN[:-1], "{file}"],
+    [*TRAIN[:-1], "{file}/run"],
+    [*TRAIN[:-1], "/dev/full/run"],
+    [*TRAIN, "--bogus-flag", "1"],
+    [*RW, "--seeds", "0"],
+    [*RW, "--train-steps", "0"],
+    [*RW, "--train-lr", "nan"],
+    [*RW, "--train-kl-coef", "-1"],
+    [*RW, "--train-group-size", "1"],
+    [*RW, "--world-n-prompts", "0"],
+    [*RW, "--world-n-prompts", "1000000000"],
+    [*RW, "--world-writer-fact-prob", "2"],
+    [*RW, "--world-fact-weights", "0,9"],
+    [*RW, "--verifier-coarse-fpr", "2"],
+    [*RW, "--verifier-jitter", "-1"],
+    [*RW, "--proposer-misjudge", "1.5"],
+    [*RW, "--proposer-notice", "nan"],
+    [*RW, "--bt-kinds", "sideways"],
+    [*RW, "--eval-pairs", "0"],
+    [*RW, "--h-samples", "1"],
+    [*RW[:-1], "{file}"],
+    [*RW, "--no-such-flag"],
+    ["sim", "nope"],
+]
+
+REPRO = [
+    ["repro", "nope"],
+    ["repro", "bandit-findings", "--only", "bon,typo", "--out", OUT, "--doc", "{out}.md"],
+    ["repro", "bandit-findings", "--bogus"],
+    ["repro", "grpo-small-beta", "--lr", "nan"],
+    ["repro", "grpo-small-beta", "--steps", "0"],
+    ["repro", "grpo-small-beta", "--seeds", "0"],
+    ["repro", "rubric-world-sensitivity", "--seeds", "x"],
+]
+
+TOP = [["nope"], ["--debug", "nope"], ["theory"] + ["winrate", "--map"]]
+
+CASES = THEORY + SIM + REPRO + TOP
+
+
+def _fill(argv, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder\n")
+    (tmp_path / "a_dir").mkdir(exist_ok=True)
+    subs = {"{out}": str(tmp_path / "out"), "{file}": str(a_file), "{dir}": str(tmp_path / "a_dir")}
+    out = []
+    for a in argv:
+        for k, v in subs.items():
+            a = a.replace(k, v)
+        out.append(a)
+    return out
+
+
+def _run(argv) -> int:
+    try:
+        return cli.main(argv)
+    except SystemExit as e:  # argparse usage errors exit through SystemExit(2)
+        return int(e.code or 0)
+
+
+@pytest.mark.parametrize("argv", CASES, ids=[" ".join(c)[:80] for c in CASES])
+def test_bad_input_is_one_line_and_a_nonzero_exit(argv, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CHASE_DEBUG", raising=False)
+    before = sorted(os.listdir(tmp_path))
+    rc = _run(_fill(argv, tmp_path))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc != 0, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "error" in lines[0], err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.md").exists()
+    assert sorted(os.listdir(tmp_path)) == sorted(set(before) | {"a_file", "a_dir"})
+    assert (tmp_path / "a_file").read_text() == "not a folder\n"
+
+
+def test_a_run_folder_with_a_corrupt_or_other_config_is_refused_and_kept(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{corrupt")
+    argv = _fill(TRAIN, tmp_path)
+    argv[argv.index(str(tmp_path / "out"))] = str(run)
+    assert _run(argv) == 2 and "cannot read the stored config" in capsys.readouterr().err
+    assert (run / "config.json").read_text() == "{corrupt" and os.listdir(run) == ["config.json"]
+    (run / "config.json").write_text(json.dumps({"maps": ["identity"]}))
+    assert _run(argv) == 2 and "differs in" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text()) == {"maps": ["identity"]}
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.delenv("CHASE_DEBUG", raising=False)
+    with pytest.raises(OSError):
+        cli.main(["--debug", "theory", "fig2", "--out", "/dev/full"])
+    monkeypatch.delenv("CHASE_DEBUG", raising=False)
