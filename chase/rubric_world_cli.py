@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         config = config_from_args(ExperimentConfig, args, base=QUICK if args.quick else None)
-        rd = open_run(args.out, config.to_dict(), overwrite=args.overwrite)
+        rd = open_run(args.out, config.to_dict(), overwrite=args.overwrite, kind="sim-rubric-world")
     except (ValueError, RunConfigMismatch) as e:
         p.error(str(e))
     out = rd.path

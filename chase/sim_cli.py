@@ -164,7 +164,7 @@ def train_command(argv: list[str]) -> int:
 
     try:
         devices_for(cfg)  # before anything is written to --out
-        run_dir = open_run(args.out, cfg.to_dict(), overwrite=args.overwrite)
+        run_dir = open_run(args.out, cfg.to_dict(), overwrite=args.overwrite, kind="sim-train")
     except (RunConfigMismatch, ValueError) as e:
         p.error(str(e))
     if run_dir.finished:

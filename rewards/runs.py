@@ -5,7 +5,8 @@
   that differ, unless ``overwrite=True``, which discards the old run's finished mark and recomputes.
 - ``run.json`` is written last (atomically), so a killed run is never mistaken for a finished one.
 
-Files: ``DIR/config.json`` (the config as given) and ``DIR/run.json`` (``{"config_hash", "status", ...}``).
+Files: ``DIR/config.json`` (the config as given) and ``DIR/run.json`` (``{"kind", "format", "config_hash",
+"status", ...}``), written first. A folder without our ``run.json`` (or of another kind) is never written to.
 :func:`cached` applies the same policy to one result file (a section of a report, a variant of a sweep).
 """
 
@@ -53,6 +54,9 @@ def _read_json(path: Path, what: str) -> Any:
         raise RunConfigMismatch(f"{path}: cannot read the {what} ({e}); use another folder or overwrite") from None
 
 
+RUN_FORMAT = 1  # the layout of run.json; bump when it changes
+
+
 @dataclass(frozen=True)
 class RunDir:
     """An opened run directory. ``config_hash`` identifies the config; ``finished`` is True when an earlier run
@@ -62,22 +66,42 @@ class RunDir:
     config: dict[str, Any]
     config_hash: str
     finished: bool
+    kind: str = "run"
+
+    def _record(self, status: str, **info: Any) -> None:
+        header = {"kind": self.kind, "format": RUN_FORMAT, "config_hash": self.config_hash, "status": status}
+        write_json(self.path / "run.json", {**header, **info})
 
     def finish(self, **info: Any) -> None:
         """Mark the run finished (atomic; written after every result file)."""
-        write_json(self.path / "run.json", {"config_hash": self.config_hash, "status": "finished", **info})
+        self._record("finished", **info)
 
     def run_info(self) -> dict[str, Any]:
-        """The finished run's ``run.json`` (``{}`` if the run has not finished)."""
+        """The run's ``run.json`` (its header, and what :meth:`finish` recorded)."""
         p = self.path / "run.json"
         return _read_json(p, "run record") if p.exists() else {}
 
 
-def open_run(path: str | os.PathLike, config: Mapping[str, Any], overwrite: bool = False) -> RunDir:
-    """Open ``path`` for a run of ``config`` (a JSON-able mapping), applying the cached-run policy.
+def _check_ours(path: Path, record: Any, kind: str, cfg_exists: bool) -> None:
+    """Refuse a folder that is not a run of this kind, so that nothing of someone else's is overwritten."""
+    if record is None:
+        if cfg_exists:  # every folder we write has run.json beside its config.json
+            raise RunConfigMismatch(
+                f"{path}: holds a config.json but no run.json, so it is not a chasing-tail run folder; "
+                "choose another output folder"
+            )
+        return
+    if not isinstance(record, dict) or record.get("kind") != kind:
+        other = record.get("kind") if isinstance(record, dict) else None
+        raise RunConfigMismatch(f"{path}: holds a {other!r} run, not a {kind!r} run; choose another output folder")
 
-    Raises :class:`RunConfigMismatch` when ``path`` holds a run of another config (and ``overwrite`` is False),
-    or when ``path`` is not a folder.
+
+def open_run(path: str | os.PathLike, config: Mapping[str, Any], overwrite: bool = False, kind: str = "run") -> RunDir:
+    """Open ``path`` for a run of ``config`` (a JSON-able mapping) of ``kind`` (e.g. ``"sim-train"``), applying
+    the cached-run policy; ``run.json`` (kind, format, config hash, status) is written before anything else.
+
+    Raises :class:`RunConfigMismatch` when ``path`` is not a folder, is not a run folder of this kind (never
+    overwritten, even with ``overwrite``), or holds a run of another config (unless ``overwrite``).
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -85,22 +109,21 @@ def open_run(path: str | os.PathLike, config: Mapping[str, Any], overwrite: bool
     config = _canonical(config)
     h = config_hash(config)
     cfg_file, run_file = path / "config.json", path / "run.json"
-    if cfg_file.exists() and not overwrite:
-        old = _read_json(cfg_file, "stored config")
-        if config_hash(old) != h:
-            keys = ", ".join(_differing_keys(old, config)[:8])
-            raise RunConfigMismatch(
-                f"{path} holds a run with another config (differs in: {keys}); "
-                "choose another output folder or pass --overwrite to replace it"
-            )
-    finished = False
-    if run_file.exists() and not overwrite:
-        finished = _read_json(run_file, "run record").get("config_hash") == h
+    record = _read_json(run_file, "run record") if run_file.exists() else None
+    _check_ours(path, record, kind, cfg_file.exists())
+    if record is not None and not overwrite and record.get("config_hash") != h:
+        old = _read_json(cfg_file, "stored config") if cfg_file.exists() else {}
+        keys = ", ".join(_differing_keys(old, config)[:8])
+        raise RunConfigMismatch(
+            f"{path} holds a run with another config (differs in: {keys}); "
+            "choose another output folder or pass --overwrite to replace it"
+        )
+    finished = record is not None and not overwrite and record.get("status") == "finished"
+    run = RunDir(path, config, h, finished, kind)
     if not finished:
-        if run_file.exists():
-            run_file.unlink()  # stale or overwritten: never let an old finished mark describe new results
+        run._record("running")  # first: a killed run is never mistaken for a finished one, nor for a foreign folder
         write_json(cfg_file, config)
-    return RunDir(path, config, h, finished)
+    return run
 
 
 def cached(

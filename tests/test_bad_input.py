@@ -5,7 +5,6 @@ commands have their own tables beside their tests). Commands run in-process thro
 error boundary, so the cases are fast; a case that names an output path checks that nothing was written there.
 """
 
-import json
 import os
 
 import pytest
@@ -186,11 +185,16 @@ def test_a_run_folder_with_a_corrupt_or_other_config_is_refused_and_kept(tmp_pat
     (run / "config.json").write_text("{corrupt")
     argv = _fill(TRAIN, tmp_path)
     argv[argv.index(str(tmp_path / "out"))] = str(run)
-    assert _run(argv) == 2 and "cannot read the stored config" in capsys.readouterr().err
+    assert _run(argv) == 2 and "not a chasing-tail run folder" in capsys.readouterr().err
+    assert _run([*argv, "--overwrite"]) == 2  # never someone else's folder, even with --overwrite
     assert (run / "config.json").read_text() == "{corrupt" and os.listdir(run) == ["config.json"]
-    (run / "config.json").write_text(json.dumps({"maps": ["identity"]}))
-    assert _run(argv) == 2 and "differs in" in capsys.readouterr().err
-    assert json.loads((run / "config.json").read_text()) == {"maps": ["identity"]}
+    (run / "run.json").write_text("{corrupt")
+    assert _run(argv) == 2 and "cannot read the run record" in capsys.readouterr().err
+    other = _fill(TRAIN, tmp_path)
+    other[other.index(str(tmp_path / "out"))] = str(tmp_path / "run2")
+    assert _run(other) == 0
+    capsys.readouterr()
+    assert _run([*other, "--lr", "0.5"]) == 2 and "differs in: train.lr" in capsys.readouterr().err
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):

@@ -81,13 +81,14 @@ def test_end_to_end_tiny_run(tmp_path, capsys):
     # another config in the same folder: a clear error naming what differs
     with pytest.raises(SystemExit) as e:
         rubric_world_cli.main(["--out", str(out), *TINY, "--train-lr", "0.25"])
-    assert "train.lr" in str(e.value) and "--overwrite" in str(e.value)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "train.lr" in err and "--overwrite" in err
 
 
 def test_explicit_flag_beats_quick(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_open_run(path, config, overwrite=False):
+    def fake_open_run(path, config, overwrite=False, kind="run"):
         seen.update(config)
         raise SystemExit(0)  # stop before running anything
 
@@ -102,8 +103,9 @@ def test_explicit_flag_beats_quick(tmp_path, monkeypatch):
     "bad, field",
     [(["--seeds", "0"], "seeds"), (["--train-group-size", "1"], "group_size"), (["--train-steps", "0"], "steps")],
 )
-def test_bad_arguments_exit_with_a_message(tmp_path, bad, field):
+def test_bad_arguments_exit_with_a_message(tmp_path, bad, field, capsys):
     with pytest.raises(SystemExit) as e:
         rubric_world_cli.main(["--out", str(tmp_path / "x"), *bad])
-    assert "chase sim rubric-world" in str(e.value) and field in str(e.value)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "chase sim rubric-world" in err and field in err
     assert not (tmp_path / "x").exists()  # nothing written for a config that cannot run

@@ -23,7 +23,7 @@ def test_other_config_is_a_clear_error_unless_overwrite(tmp_path):
     with pytest.raises(RunConfigMismatch, match=r"differs in: train\.lr.*--overwrite"):
         open_run(tmp_path, {"seeds": 2, "train": {"lr": 0.1}})
     run = open_run(tmp_path, {"seeds": 2, "train": {"lr": 0.1}}, overwrite=True)
-    assert not run.finished and not (tmp_path / "run.json").exists()
+    assert not run.finished and json.loads((tmp_path / "run.json").read_text())["status"] == "running"
     assert json.loads((tmp_path / "config.json").read_text())["train"]["lr"] == 0.1
 
 
@@ -39,8 +39,23 @@ def test_bad_folders_are_clear_errors(tmp_path):
         open_run(f, {})
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "config.json").write_text("{corrupt")
-    with pytest.raises(RunConfigMismatch, match="cannot read the stored config"):
-        open_run(tmp_path / "d", {})
+    with pytest.raises(RunConfigMismatch, match="not a chasing-tail run folder"):
+        open_run(tmp_path / "d", {}, overwrite=True)  # someone else's folder: refused even with overwrite
+    assert (tmp_path / "d" / "config.json").read_text() == "{corrupt"
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "run.json").write_text("{corrupt")
+    with pytest.raises(RunConfigMismatch, match="cannot read the run record"):
+        open_run(tmp_path / "e", {})
+
+
+def test_run_json_is_a_header_of_kind_format_and_hash(tmp_path):
+    run = open_run(tmp_path, {"a": 1}, kind="sim-train")
+    head = json.loads((tmp_path / "run.json").read_text())
+    assert head == {"kind": "sim-train", "format": 1, "config_hash": run.config_hash, "status": "running"}
+    run.finish(seconds=2.0)
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "finished"
+    with pytest.raises(RunConfigMismatch, match="holds a 'sim-train' run, not a 'sim-rubric-world' run"):
+        open_run(tmp_path, {"a": 1}, overwrite=True, kind="sim-rubric-world")
 
 
 def test_cached_result_file(tmp_path):
