@@ -337,7 +337,8 @@ class RubricEvalCallback(_trainer_callback_base()):
 
     def on_train_begin(self, args, state, control, model=None, **kw):
         self.t0 = time.perf_counter()
-        self._evaluate(state, model)
+        if state.global_step % self.every == 0:  # step 0 (a resumed run evaluates on the same steps as a fresh one)
+            self._evaluate(state, model)
 
     def on_step_end(self, args, state, control, model=None, **kw):
         out_of_time = self.max_minutes > 0 and time.perf_counter() - self.t0 > 60 * self.max_minutes

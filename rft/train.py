@@ -4,8 +4,9 @@
 ``GRPOConfig`` with ``TrlParser`` (YAML defaults, command-line overrides) and calls :func:`train`. TRL is
 composed with, never subclassed: the proxy goes in as a ``reward_funcs`` entry (``rft.reward``) and the
 evaluation as a callback (:class:`rft.evaluate.RubricEvalCallback`, which measures the sequence-level KL of
-``docs/theory.md``, gold and proxy reward on held-out prompts). A run resumes from the last checkpoint in
-``output_dir``. At the end ``summary.json`` holds :func:`rft.seeds.summarize_run` of the evaluation rows.
+``docs/theory.md``, gold and proxy reward on held-out prompts). A run resumes from the last complete checkpoint
+in ``output_dir`` (``rft.resume``); :class:`rft.evaluate.UnscoredGuard` fails a run whose proxy scores nothing.
+At the end ``summary.json`` holds :func:`rft.seeds.summarize_run` of the evaluation rows.
 
 Departure from the paper: the paper reports win rate judged by GPT-4.1 against a fixed model; here the
 "true" reward is the gold rubric scored by the same rule verifier, which is exact for this synthetic task.
