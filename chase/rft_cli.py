@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from chase.cli import dispatch
+from chase.cli import dispatch, run_subcommand
 from chase.flags import add_config_flags, config_from_args
 from rewards.io import emit
 
@@ -88,11 +88,20 @@ def pretrain_command(argv: list[str]) -> int:
 
 
 def train_command(argv: list[str]) -> int:
-    """TRL's own parser (``TrlParser`` over RFTArguments + GRPOConfig: also generated from dataclasses)."""
+    """TRL's own parser (``TrlParser`` over RFTArguments + GRPOConfig: also generated from dataclasses) reads
+    ``argv``; the error boundary is the shared one (``chase.cli.run_subcommand``): a bad setting, a missing file
+    or a failed run (``rft.train.USER_ERRORS``) is one line ``chase rft train: error: ...`` and exit 2."""
     _limit_cpu_threads()
+    from rft.train import USER_ERRORS
     from rft.train import main as train_main
 
-    return train_main(argv)
+    def no_flags(p: argparse.ArgumentParser) -> None:  # TrlParser parses argv itself, inside train_main
+        return None
+
+    def run(_args: argparse.Namespace) -> int:
+        return train_main(argv)
+
+    return run_subcommand("chase rft train", SUBCOMMANDS["train"][1], no_flags, run, [], USER_ERRORS)
 
 
 def _seeds_parser(prog: str, description: str, stem: str, exclude: tuple[str, ...] = ()):

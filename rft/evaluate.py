@@ -32,6 +32,8 @@ from rft.reward import GoldReward, criterion_key
 __all__ = [
     "EvalSpec",
     "RubricEvalCallback",
+    "UnscoredGuard",
+    "UnscoredStepsError",
     "completion_logprobs",
     "completion_mask",
     "evaluate_policy",
@@ -312,18 +314,22 @@ class RubricEvalCallback(_trainer_callback_base()):
         if any(r["step"] == state.global_step for r in self.rows):
             return
         model = _unwrap(model)
-        self._ensure_ref(next(model.parameters()).device)
-        row, samples = evaluate_policy(
-            model,
-            self.ref_model,
-            self.tokenizer,
-            self.spec,
-            self.proxy,
-            self.gold,
-            state.global_step,
-            self.prompt_format,
-            self.bf16,
-        )
+        device = next(model.parameters()).device
+        # nothing here may move the global RNG (loading the reference may draw initial weights): a resumed run
+        # must see the RNG states of the uninterrupted one, whichever steps each evaluated
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            self._ensure_ref(device)
+            row, samples = evaluate_policy(
+                model,
+                self.ref_model,
+                self.tokenizer,
+                self.spec,
+                self.proxy,
+                self.gold,
+                state.global_step,
+                self.prompt_format,
+                self.bf16,
+            )
         self.rows.append(row)
         _append_durably(self.metrics_path, [row])
         with open(self.samples_path, "a", encoding="utf-8") as fh:
@@ -331,7 +337,8 @@ class RubricEvalCallback(_trainer_callback_base()):
 
     def on_train_begin(self, args, state, control, model=None, **kw):
         self.t0 = time.perf_counter()
-        self._evaluate(state, model)
+        if state.global_step % self.every == 0:  # step 0 (a resumed run evaluates on the same steps as a fresh one)
+            self._evaluate(state, model)
 
     def on_step_end(self, args, state, control, model=None, **kw):
         out_of_time = self.max_minutes > 0 and time.perf_counter() - self.t0 > 60 * self.max_minutes
@@ -346,3 +353,48 @@ class RubricEvalCallback(_trainer_callback_base()):
         if state.is_world_process_zero and logs:
             with open(self.log_path, "a", encoding="utf-8") as fh:
                 fh.write(to_json({"step": state.global_step, **logs}) + "\n")
+
+
+class UnscoredStepsError(RuntimeError):
+    """Training stopped because the proxy reward scored nothing for too many consecutive steps."""
+
+
+class UnscoredGuard(_trainer_callback_base()):
+    """Stops training after ``limit`` consecutive optimizer steps in which ``reward`` (a :class:`RubricReward`:
+    its ``n_calls`` / ``n_scored`` / ``n_unscored`` counters) was called and scored no completion at all: a
+    dead judge makes every reward None, TRL then trains on zero advantages and logs loss 0, which looks like a
+    run. ``error`` is set to an :class:`UnscoredStepsError` naming the counts; the caller raises it. Steps that
+    reuse buffered generations (no reward call) neither count nor reset. Each process checks its own counters.
+    """
+
+    def __init__(self, reward, limit: int):
+        self.reward = reward
+        self.limit = limit
+        self.streak = 0
+        self.streak_unscored = 0
+        self.error: UnscoredStepsError | None = None
+        self._last = self._counts()
+
+    def _counts(self) -> tuple[int, int, int]:
+        r = self.reward
+        return getattr(r, "n_calls", 0), getattr(r, "n_scored", 0), getattr(r, "n_unscored", 0)
+
+    def on_step_end(self, args, state, control, **kw):
+        now = self._counts()
+        calls, scored, unscored = (a - b for a, b in zip(now, self._last, strict=True))
+        self._last = now
+        if calls == 0:
+            return
+        if scored > 0:
+            self.streak, self.streak_unscored = 0, 0
+            return
+        self.streak += 1
+        self.streak_unscored += unscored
+        if self.limit and self.streak >= self.limit and self.error is None:
+            name = getattr(self.reward, "name", "proxy")
+            self.error = UnscoredStepsError(
+                f"{name}: {self.streak} consecutive steps (up to step {state.global_step}) scored none of their "
+                f"{self.streak_unscored} completions ({now[1]} scored in the whole run); stopped by "
+                f"max_unscored_steps={self.limit} (is the judge reachable?)"
+            )
+            control.should_training_stop = True

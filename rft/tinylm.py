@@ -275,16 +275,44 @@ def pretrain(
     return hist
 
 
-def save_tinylm(model, tokenizer, path: str | Path, meta: dict | None = None) -> Path:
-    """Write model.safetensors, config.json, generation_config.json, tokenizer files and tinylm.json (meta)."""
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # one file, or the index of a sharded save
+
+
+def is_saved_model(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding a model's config AND its weights (a half-written save is not)."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    write_json(path / "tinylm.json", meta or {})
-    bad = [p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pkl", ".pth")]
-    if bad:  # never ship pickles: loading them executes code
-        raise RuntimeError(f"save_tinylm: pickle files written to {path}: {bad}")
+    return (path / "config.json").is_file() and any((path / w).is_file() for w in WEIGHTS)
+
+
+def save_tinylm(model, tokenizer, path: str | Path, meta: dict | None = None) -> Path:
+    """Write model.safetensors, config.json, generation_config.json, tokenizer files and tinylm.json (meta).
+
+    Atomic: everything is written into a temporary folder beside ``path``, which is then renamed to ``path``
+    (an existing model there is moved aside first and removed after), so a killed save never leaves a folder
+    that looks like a model."""
+    import shutil
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / "tinylm.json", meta or {})
+        bad = [p.name for p in tmp.iterdir() if p.suffix in (".bin", ".pt", ".pkl", ".pth")]
+        if bad:  # never ship pickles: loading them executes code
+            raise RuntimeError(f"save_tinylm: pickle files written to {path}: {bad}")
+        tmp.chmod(0o755)  # mkdtemp makes it private
+        old = tmp.with_suffix(".old") if path.exists() else None
+        if old is not None:
+            path.rename(old)
+        tmp.rename(path)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
     return path
 
 
@@ -293,6 +321,10 @@ def load_tinylm(path: str | Path, device: str = "cpu"):
     from safetensors only. The tokenizer is set to left padding, as TRL generation needs."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
+    if Path(path).is_dir() and not is_saved_model(path):
+        raise FileNotFoundError(
+            f"{path}: not a saved model (config.json and {WEIGHTS[0]} are both needed; an interrupted save?)"
+        )
     if (Path(path) / "tinylm.json").exists():
         # Ours: load tokenizer.json as it is. AutoTokenizer would pick the class from config.json's model_type
         # (Qwen2Tokenizer) and REPLACE our pre-tokenizer with Qwen2's regex split, silently changing every

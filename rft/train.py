@@ -4,8 +4,9 @@
 ``GRPOConfig`` with ``TrlParser`` (YAML defaults, command-line overrides) and calls :func:`train`. TRL is
 composed with, never subclassed: the proxy goes in as a ``reward_funcs`` entry (``rft.reward``) and the
 evaluation as a callback (:class:`rft.evaluate.RubricEvalCallback`, which measures the sequence-level KL of
-``docs/theory.md``, gold and proxy reward on held-out prompts). A run resumes from the last checkpoint in
-``output_dir``. At the end ``summary.json`` holds :func:`rft.seeds.summarize_run` of the evaluation rows.
+``docs/theory.md``, gold and proxy reward on held-out prompts). A run resumes from the last complete checkpoint
+in ``output_dir`` (``rft.resume``); :class:`rft.evaluate.UnscoredGuard` fails a run whose proxy scores nothing.
+At the end ``summary.json`` holds :func:`rft.seeds.summarize_run` of the evaluation rows.
 
 Departure from the paper: the paper reports win rate judged by GPT-4.1 against a fixed model; here the
 "true" reward is the gold rubric scored by the same rule verifier, which is exact for this synthetic task.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,14 +27,18 @@ import torch
 
 from rewards.io import to_json, write_json
 from rewards.verify import RuleVerifier
+from rft.checks import check_fields, check_grpo_config
 from rft.evaluate import (  # re-exported: callers import the evaluation pieces from rft.train
     EvalSpec,
     RubricEvalCallback,
+    UnscoredGuard,
+    UnscoredStepsError,
     completion_logprobs,
     completion_mask,
     evaluate_policy,
     sequence_kl,
 )
+from rft.resume import SamplerEpochCallback, last_complete_checkpoint
 from rft.reward import AsyncRubricReward, BTReward, GoldReward, RubricReward
 from rft.seeds import summarize_run
 
@@ -42,6 +48,9 @@ __all__ = [
     "RFTArguments",
     "RubricEvalCallback",
     "TrainResult",
+    "USER_ERRORS",
+    "UnscoredStepsError",
+    "check_grpo_config",
     "completion_logprobs",
     "completion_mask",
     "environment",
@@ -56,6 +65,8 @@ __all__ = [
 ]
 
 PROXIES = ("initial", "refined", "gold", "bt")
+# what a bad setting, a missing input or a failed run raises: one line for the user, no traceback
+USER_ERRORS = (ValueError, FileNotFoundError, UnscoredStepsError)
 
 
 @dataclass
@@ -103,6 +114,13 @@ class RFTArguments:
         default=0.0,
         metadata={"help": "stop training (after a final evaluation) once this much wall time has passed; 0 = no limit"},
     )
+    max_unscored_steps: int = field(
+        default=3,
+        metadata={
+            "help": "fail the run (non-zero exit) after this many consecutive steps in which the proxy scored no "
+            "completion at all (a dead judge); 0 = never"
+        },
+    )
     prepare: bool = field(
         default=False,
         metadata={
@@ -122,15 +140,37 @@ class RFTArguments:
     prepare_vocab_size: int = field(default=1024, metadata={"help": "prepare: tokenizer vocabulary size"})
 
     def __post_init__(self) -> None:
+        check_fields(self, RFT_BOUNDS)
         if self.proxy not in PROXIES:
-            raise ValueError(f"proxy must be one of {PROXIES}, got {self.proxy!r}")
+            raise ValueError(f"proxy: must be one of {PROXIES}, got {self.proxy!r}")
         if self.prompt_format not in ("conversational", "standard"):
-            raise ValueError(f"prompt_format must be 'conversational' or 'standard', got {self.prompt_format!r}")
+            raise ValueError(f"prompt_format: must be 'conversational' or 'standard', got {self.prompt_format!r}")
         if self.judge not in ("rule", "openai"):
-            raise ValueError(f"judge must be 'rule' or 'openai', got {self.judge!r}")
-        if self.eval_every < 1 or self.eval_prompts < 1 or self.eval_samples < 1:
-            raise ValueError("eval_every, eval_prompts and eval_samples must be >= 1")
+            raise ValueError(f"judge: must be 'rule' or 'openai', got {self.judge!r}")
 
+
+# ----------------------------------------------------------------------------------------------------------------
+# validation: every setting we read, where it is parsed (the library and the command line share it)
+
+# lower bounds of RFTArguments' numeric fields (types come from the annotations)
+RFT_BOUNDS: dict[str, float] = {
+    "judge_max_concurrency": 1,
+    "n_train_prompts": 0,
+    "eval_every": 1,
+    "eval_prompts": 1,
+    "eval_samples": 1,
+    "eval_max_new_tokens": 0,
+    "eval_seed": 0,
+    "eval_batch_size": 1,
+    "max_train_minutes": 0,
+    "max_unscored_steps": 0,
+    "prepare_seed": 0,
+    "prepare_n_prompts": 1,
+    "prepare_n_eval": 1,
+    "prepare_corpus_per_case": 1,
+    "prepare_epochs": 1,
+    "prepare_vocab_size": 1,
+}
 
 # ----------------------------------------------------------------------------------------------------------------
 # rewards
@@ -212,6 +252,7 @@ class TrainResult:
 def prepare(args: RFTArguments, progress: bool = True) -> None:
     """Build the task and pretrain the model if their directories are missing (``args.prepare``)."""
     from rft.tasks.triage import TriageConfig, build_task
+    from rft.tinylm import is_saved_model
 
     if not (Path(args.task_dir) / "task.json").exists():
         modes = tuple(m for m in args.prepare_refine_modes.split(",") if m)
@@ -226,7 +267,7 @@ def prepare(args: RFTArguments, progress: bool = True) -> None:
             args.task_dir,
             progress=progress,
         )
-    if not (Path(args.model_name_or_path) / "config.json").exists():
+    if not is_saved_model(args.model_name_or_path):
         from rft.pretrain import TaskPretrainConfig, pretrain_on_task
 
         cfg = TaskPretrainConfig(
@@ -290,11 +331,10 @@ def _eval_callback(args: RFTArguments, config, run_dir: Path, tokenizer, eval_ro
     )
 
 
-def _resume_point(args: RFTArguments, run_dir: Path, cb: RubricEvalCallback) -> str | None:
-    """The checkpoint to resume from (None: a fresh run); the callback's files are trimmed to match."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    last = get_last_checkpoint(str(run_dir)) if args.resume and any(run_dir.glob("checkpoint-*")) else None
+def _resume_point(args: RFTArguments, config, run_dir: Path, cb: RubricEvalCallback) -> str | None:
+    """The newest complete checkpoint to resume from (None: a fresh run; incomplete ones are skipped, see
+    ``rft.resume``); the callback's files are trimmed to match."""
+    last = last_complete_checkpoint(run_dir, needs_optimizer=not config.save_only_model) if args.resume else None
     if last is None:
         cb.start_fresh()
     else:
@@ -306,16 +346,24 @@ def _main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_trainer: bool = False) -> TrainResult:
-    """Run GRPO (TRL ``GRPOTrainer``) as configured; ``config`` is a ``trl.GRPOConfig`` (``beta`` is used as
-    given: set it explicitly, TRL's default 0.0 means no KL penalty and no reference model)."""
+def _check_inputs(args: RFTArguments) -> None:
+    """A missing task or model folder is a user error (FileNotFoundError naming the setting)."""
+    task = Path(args.task_dir)
+    if not (task / "task.json").is_file():
+        raise FileNotFoundError(f"task_dir: no triage task in {task} (build it: chase rft build-task, or prepare)")
+    model = Path(args.model_name_or_path)
+    local = model.is_absolute() or args.model_name_or_path.startswith(".") or len(model.parts) > 2
+    if not model.exists() and local:
+        raise FileNotFoundError(f"model_name_or_path: no such folder {model} (chase rft pretrain, or prepare)")
+
+
+def _trainer(args: RFTArguments, config, verifier, extra_callbacks):
+    """(GRPOTrainer, evaluation callback, unscored guard, checkpoint to resume from or None)."""
     from trl import GRPOTrainer
 
     from rft.tasks.triage import load_task
     from rft.tinylm import load_tinylm
 
-    if args.prepare and _main_process():
-        prepare(args)
     task = load_task(args.task_dir)
     key = proxy_key(task, args)
     proxy, gold = make_rewards(task, args, verifier)
@@ -326,7 +374,8 @@ def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_tr
     run_dir.mkdir(parents=True, exist_ok=True)
     _settle_precision(config)
     cb = _eval_callback(args, config, run_dir, tokenizer, eval_rows, proxy, gold)
-    last = _resume_point(args, run_dir, cb)
+    guard = UnscoredGuard(proxy, args.max_unscored_steps)
+    last = _resume_point(args, config, run_dir, cb)
     if _main_process():
         run_config = {"rft": asdict(args), "proxy_rubric_key": key, "grpo": json.loads(config.to_json_string())}
         run_config |= {"environment": environment(), "n_train_prompts": len(train_ds)}
@@ -337,22 +386,50 @@ def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_tr
         args=config,
         train_dataset=train_ds,
         processing_class=tokenizer,
-        callbacks=[cb, *extra_callbacks],
+        callbacks=[cb, guard, SamplerEpochCallback(), *extra_callbacks],
     )
+    return trainer, cb, guard, last
+
+
+def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_trainer: bool = False) -> TrainResult:
+    """Run GRPO (TRL ``GRPOTrainer``) as configured; ``config`` is a ``trl.GRPOConfig`` (``beta`` is used as
+    given: set it explicitly, TRL's default 0.0 means no KL penalty and no reference model). Raises
+    ``ValueError`` for a bad setting, ``FileNotFoundError`` for a missing input and :class:`UnscoredStepsError`
+    when the proxy scored nothing for ``args.max_unscored_steps`` consecutive steps (then no summary.json)."""
+    check_grpo_config(config)
+    if args.prepare and _main_process():
+        prepare(args)
+    _check_inputs(args)
+    trainer, cb, guard, last = _trainer(args, config, verifier, extra_callbacks)
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)
     secs = time.perf_counter() - t0
+    if guard.error is not None:
+        raise guard.error
     if trainer.is_world_process_zero():
-        write_json(run_dir / "summary.json", summarize_run(cb.rows) | {"train_seconds": secs})
-    return TrainResult(run_dir, cb.rows, secs, trainer if keep_trainer else None)
+        write_json(Path(config.output_dir) / "summary.json", summarize_run(cb.rows) | {"train_seconds": secs})
+    return TrainResult(Path(config.output_dir), cb.rows, secs, trainer if keep_trainer else None)
+
+
+def _usage_error(message: str):
+    """TRL's parser reports a bad flag through ``error``: make it one line naming the setting, not a usage page."""
+    raise ValueError(re.sub(r"^argument --?([\w-]+)(/[^:]*)?:", r"\1:", message))
 
 
 def parse(argv: list[str]):
-    """(RFTArguments, GRPOConfig) from ``--config FILE.yaml`` and overrides, via TRL's parser."""
+    """(RFTArguments, GRPOConfig) from ``--config FILE.yaml`` and overrides, via TRL's parser; every setting is
+    checked (ValueError ``"<field>: <what>"``; FileNotFoundError for a missing config file)."""
     from trl import GRPOConfig, TrlParser
 
+    if "--config" in argv[:-1] and not Path(argv[argv.index("--config") + 1]).is_file():
+        raise FileNotFoundError(f"config: no such file {argv[argv.index('--config') + 1]}")
     parser = TrlParser((RFTArguments, GRPOConfig))
-    rft_args, grpo = parser.parse_args_and_config(argv)
+    parser.error = _usage_error
+    try:
+        rft_args, grpo = parser.parse_args_and_config(argv)
+    except ValueError as e:  # TRL's and transformers' own checks: some span several lines
+        raise ValueError(" ".join(str(e).split())) from None
+    check_grpo_config(grpo)
     return rft_args, grpo
 
 

@@ -61,3 +61,33 @@ def test_pretrain_save_load_safetensors(tmp_path):
         assert t2(t, add_special_tokens=False)["input_ids"] == tok(t, add_special_tokens=False)["input_ids"]
     s = sample(m2, t2, [p] * 2, max_new_tokens=30, seed=0)
     assert s == sample(m2, t2, [p] * 2, max_new_tokens=30, seed=0)  # seeded, and the global RNG is untouched
+
+
+def test_save_is_atomic_and_a_half_written_folder_is_not_a_model(tmp_path, monkeypatch):
+    from rft.tinylm import is_saved_model
+
+    tok = train_tokenizer(TEXTS, vocab_size=300)
+    model = build_model(TinyLMConfig(32, 1, 2, 1, 64, seed=1), tok)
+    save_tinylm(model, tok, tmp_path / "m", {"v": 1})
+
+    def killed(*a, **k):  # the process dies after the weights, before the tokenizer
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(tok), "save_pretrained", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_tinylm(build_model(TinyLMConfig(32, 1, 2, 1, 64, seed=2), tok), tok, tmp_path / "m", {"v": 2})
+    with pytest.raises(KeyboardInterrupt):
+        save_tinylm(model, tok, tmp_path / "fresh")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp folder left, no "fresh" model
+    m2, _ = load_tinylm(tmp_path / "m")  # the old model is intact
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), m2.state_dict().values(), strict=True))
+
+    half = tmp_path / "half"  # what a non-atomic save leaves when killed: config.json, no weights
+    half.mkdir()
+    model.config.to_json_file(half / "config.json")
+    assert is_saved_model(tmp_path / "m") and not is_saved_model(half)
+    with pytest.raises(FileNotFoundError, match="not a saved model"):
+        load_tinylm(half)
+    save_tinylm(model, tok, half)  # a save over it replaces it
+    assert is_saved_model(half) and sorted(p.name for p in tmp_path.iterdir()) == ["half", "m"]

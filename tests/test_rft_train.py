@@ -210,3 +210,115 @@ def test_two_cpu_processes_with_torchrun(assets, tmp_path):
     logs = [r for r in read_jsonl(out / "train_log.jsonl") if "epoch" in r and "num_tokens" in r]
     # 8 training prompts, 2 prompts per process per step: 2 processes make 1/2 epoch per step (1 would make 1/4)
     assert logs[0]["epoch"] == pytest.approx(1 / 2)
+
+
+class AllUnknown(RuleVerifier):
+    """A dead judge: nothing can be graded."""
+
+    def verify_many(self, items):
+        return [np.full_like(v, UNKNOWN) for v in super().verify_many(items)]
+
+
+def test_unscored_guard_counts_consecutive_steps():
+    from types import SimpleNamespace
+
+    from rft.evaluate import UnscoredGuard
+
+    reward = SimpleNamespace(name="proxy_x", n_calls=0, n_scored=0, n_unscored=0)
+    guard, control = UnscoredGuard(reward, 2), SimpleNamespace(should_training_stop=False)
+
+    def step(scored, unscored, calls=1):
+        reward.n_calls += calls
+        reward.n_scored += scored
+        reward.n_unscored += unscored
+        guard.on_step_end(None, SimpleNamespace(global_step=reward.n_calls), control)
+
+    step(0, 8), step(3, 5), step(0, 8), step(0, 0, calls=0)  # a scored step resets; a step without a call is neutral
+    assert guard.error is None and not control.should_training_stop
+    step(0, 8)
+    assert control.should_training_stop and "2 consecutive steps (up to step 4) scored none of their 16" in str(
+        guard.error
+    )
+    off = UnscoredGuard(reward, 0)
+    for _ in range(5):
+        reward.n_calls += 1
+        off.on_step_end(None, SimpleNamespace(global_step=0), control)
+    assert off.error is None
+
+
+def test_dead_judge_stops_the_run_with_an_error(assets, tmp_path, capsys, monkeypatch):
+    """Every proxy reward None (a judge that never answers): exit 2 and one line naming the counts, not a
+    'successful' run with loss 0."""
+    import rft.train
+    from chase.rft_cli import main
+
+    monkeypatch.setattr(rft.train, "RuleVerifier", AllUnknown)
+    out = tmp_path / "dead"
+    argv = ["train", "--config", str(SMOKE), "--prepare", "false", "--output_dir", str(out), "--max_steps", "6"]
+    argv += ["--model_name_or_path", str(assets / "lm"), "--task_dir", str(assets / "task")]
+    assert main([*argv, "--max_completion_length", "24", "--max_unscored_steps", "2", "--save_steps", "10"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
+    assert err == [
+        "chase rft train: error: proxy_initial: 2 consecutive steps (up to step 2) scored none of their 16 "
+        "completions (0 scored in the whole run); stopped by max_unscored_steps=2 (is the judge reachable?)"
+    ]
+    assert max(r["step"] for r in read_jsonl(out / "train_log.jsonl")) == 2
+    assert not (out / "summary.json").exists()
+
+
+def test_incomplete_checkpoints_are_skipped(tmp_path, capsys):
+    from rft.resume import last_complete_checkpoint
+
+    def ckpt(step, files=("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        for f in files:
+            (d / f).write_text(json.dumps({"global_step": step}) if f == "trainer_state.json" else "x")
+
+    assert last_complete_checkpoint(tmp_path) is None
+    ckpt(2), ckpt(10), ckpt(12, ("model.safetensors", "optimizer.pt")), ckpt(14, ("trainer_state.json",))
+    (tmp_path / "checkpoint-10" / "trainer_state.json").write_text('{"global_')  # cut short
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+    err = capsys.readouterr().err
+    for step, why in ((14, "no model weights"), (12, "no readable trainer_state.json"), (10, "no readable")):
+        assert f"skipping incomplete checkpoint {tmp_path / f'checkpoint-{step}'} ({why}" in err
+
+
+class StopAt:
+    """Kill the run after step ``k`` (after that step's checkpoint), as an interruption would."""
+
+    def __new__(cls, k):
+        from transformers import TrainerCallback
+
+        class _Stop(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                if state.global_step >= k:
+                    control.should_training_stop = True
+
+        return _Stop()
+
+
+def test_killed_and_resumed_run_equals_the_uninterrupted_one(assets, tmp_path):
+    """8 training prompts, 2 per step: 4 steps per epoch. The killed run stops at step 6 with checkpoint-6 half
+    written (no trainer_state.json), so it resumes from checkpoint-5, mid-way through epoch 1: the prompt order,
+    the RNG states and the evaluations must all continue exactly."""
+    from rft.train import train
+
+    def run(name, extra=()):
+        args = _args(assets, eval_every=2, eval_samples=2)
+        cfg = _config(tmp_path / name, max_steps=7, max_completion_length=24, save_strategy="steps", save_steps=1)
+        return train(args, cfg, extra_callbacks=extra, keep_trainer=True)
+
+    full = run("full")
+    run("killed", extra=[StopAt(6)])
+    (tmp_path / "killed" / "checkpoint-6" / "trainer_state.json").unlink()
+    resumed = run("killed")
+    assert json.loads((tmp_path / "killed" / "run_config.json").read_text())["resumed_from"].endswith("checkpoint-5")
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows]
+
+    assert [r["step"] for r in full.eval_rows] == [0, 2, 4, 6, 7]
+    assert strip(resumed.eval_rows) == strip(full.eval_rows)
+    a, b = full.trainer.model.state_dict(), resumed.trainer.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
