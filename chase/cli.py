@@ -132,9 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     command did not report itself print ``chase COMMAND: error: ...`` on one line and exit 2 (``--debug`` or
     ``CHASE_DEBUG=1`` shows the traceback instead); Ctrl-C exits 130 with one line."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = os.environ.get(DEBUG_ENV)
     if argv[:1] == ["--debug"]:
         argv = argv[1:]
-        os.environ[DEBUG_ENV] = "1"
+        os.environ[DEBUG_ENV] = "1"  # seen by the inner boundaries (run_subcommand); restored below
+    try:
+        return _guarded(argv)
+    finally:
+        if previous is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = previous
+
+
+def _guarded(argv: list[str]) -> int:
     try:
         return dispatch(argv, COMMANDS, "chase", "command")
     except BrokenPipeError:  # `chase ... | head`: the reader left; nothing to report

@@ -198,7 +198,8 @@ def test_a_run_folder_with_a_corrupt_or_other_config_is_refused_and_kept(tmp_pat
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
-    monkeypatch.delenv("CHASE_DEBUG", raising=False)
+    # setenv first, so that monkeypatch restores "unset" afterwards (main sets CHASE_DEBUG=1 for --debug)
+    monkeypatch.setenv("CHASE_DEBUG", "")
     with pytest.raises(OSError):
         cli.main(["--debug", "theory", "fig2", "--out", "/dev/full"])
-    monkeypatch.delenv("CHASE_DEBUG", raising=False)
+    assert not cli.debugging()  # --debug lasts for that call only
