@@ -68,7 +68,8 @@ def _cached_world(world_seed: int, world_json: str):
         config = WorldConfig(**dict(json.loads(world_json)))
         return make_world(jax.random.key(world_seed), config)
     except (TypeError, ValueError) as e:
-        raise OptionError(f"bad rubric-world options {world_json}: {e}") from None
+        given = ", ".join(f"{k}={v!r}" for k, v in json.loads(world_json)) or "(defaults)"
+        raise OptionError(f"bad rubric-world options {given} (--world-arg or a sim --judge-arg): {e}") from None
 
 
 def sim_world(options: dict[str, Any], own: type | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -195,7 +196,10 @@ def check_unused_options(args: argparse.Namespace, names: list[str]) -> None:
     llm = llm_options(args)
     if llm and not set(names) & set(LLM_NAMES):
         flags = ", ".join("--" + k.replace("_", "-") for k in llm)
-        raise OptionError(f"{flags} configure(s) LLM judges/proposers ({', '.join(LLM_NAMES)}); drop it with {names}")
+        raise OptionError(
+            f"{flags} only apply to the LLM judges/proposers ({', '.join(LLM_NAMES)}), not to {' / '.join(names)}; "
+            "drop them or choose an LLM --judge/--proposer"
+        )
 
 
 def _resolve(name: str, registry: dict[str, Factory], kind: str) -> Factory:
