@@ -195,7 +195,7 @@ def check_unused_options(args: argparse.Namespace, names: list[str]) -> None:
         )
     llm = llm_options(args)
     if llm and not set(names) & set(LLM_NAMES):
-        flags = ", ".join("--" + k.replace("_", "-") for k in llm)
+        flags = ", ".join("--judge-cache" if k == "cache" else "--" + k.replace("_", "-") for k in llm)
         raise OptionError(
             f"{flags} only apply to the LLM judges/proposers ({', '.join(LLM_NAMES)}), not to {' / '.join(names)}; "
             "drop them or choose an LLM --judge/--proposer"
