@@ -11,12 +11,15 @@ optional record-level ``"aggregate"`` (written only when it differs from the for
 record-level keys are kept verbatim in ``RubricRecord.meta["extra"]``; a chat-list prompt is kept in
 ``meta["prompt_messages"]`` (``RubricRecord.prompt`` is its rendered text). Other criterion-level keys
 are dropped on read. Every error is a :class:`RubricFormatError` naming the file, the record index
-(0-based) and the field.
+(0-based) and the field. Records that read but are suspect (:func:`rubric_warnings`: duplicate criteria, paper
+weights outside 1..3, a HealthBench rubric with no positive points, whose every score is null) are logged as
+warnings naming the file and record.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -25,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from rewards.io import atomic_write_text, to_json
-from rewards.rubric import AGGREGATES, Criterion, Rubric, RubricFormatError, RubricValidationError
+from rewards.rubric import (
+    AGGREGATES,
+    Criterion,
+    Rubric,
+    RubricFormatError,
+    RubricValidationError,
+    normalize_criterion_text,
+)
 from rewards.verify import CheckSpecError, compile_check
 
 __all__ = [
@@ -36,8 +46,13 @@ __all__ = [
     "read_json_records",
     "record_to_json",
     "render_prompt",
+    "rubric_warnings",
     "save_rubrics",
 ]
+
+logger = logging.getLogger(__name__)
+# The paper's weights are integers 1..3 (the refinement loop's default weight range).
+PAPER_WEIGHTS: tuple[float, float] = (1.0, 3.0)
 
 FORMATS: tuple[str, ...] = ("paper", "healthbench")
 _DEFAULT_AGGREGATE = {"paper": "weighted_mean", "healthbench": "healthbench"}
@@ -136,6 +151,26 @@ def _parse_record(rec: Any, fmt: str) -> RubricRecord:
     return RubricRecord(prompt, Rubric(tuple(crits), aggregate), meta)
 
 
+def rubric_warnings(rubric: Rubric, format: str = "paper") -> list[str]:
+    """What is suspect about a rubric that reads fine: duplicate criteria (by normalized text), weights outside
+    the paper's 1..3 (paper format), no positive points (a ``healthbench`` rubric: every score is null)."""
+    out = []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(rubric.criteria):
+        key = normalize_criterion_text(c.text)
+        if key in seen:
+            out.append(f"criterion {i} duplicates criterion {seen[key]} ({c.text[:40]!r})")
+        seen.setdefault(key, i)
+    lo, hi = PAPER_WEIGHTS
+    if format == "paper":
+        bad = [f"{i} ({c.weight:g})" for i, c in enumerate(rubric.criteria) if not lo <= c.weight <= hi]
+        if bad:
+            out.append(f"weights outside the paper's {lo:g}..{hi:g}: criteria {', '.join(bad)}")
+    if rubric.aggregate == "healthbench" and not (rubric.weights > 0).any():
+        out.append("no criterion has positive points: every response will score null (reason 'no positive points')")
+    return out
+
+
 def parse_rubric_records(
     records: Any, format: str = "paper", path: str | os.PathLike | None = None, lines: Sequence[int] | None = None
 ) -> list[RubricRecord]:
@@ -146,11 +181,13 @@ def parse_rubric_records(
         raise RubricFormatError(f"expected a list of records, got {type(records).__name__}", path)
     out = []
     for i, rec in enumerate(records):
+        where = i if lines is None else f"{i} (line {lines[i]})"
         try:
             out.append(_parse_record(rec, format))
         except RubricFormatError as e:
-            where = i if lines is None else f"{i} (line {lines[i]})"
             raise RubricFormatError(e.detail, path, where, e.field) from None  # type: ignore[arg-type]
+        for w in rubric_warnings(out[-1].rubric, format):
+            logger.warning("%s: record %s: %s", path if path is not None else "rubrics", where, w)
     return out
 
 

@@ -7,11 +7,12 @@ rubric only if it is valid. A proposer exception or invalid output keeps the pre
 loses its rubric) and is counted. With ``exclude_used`` a response chosen in an earlier round is not offered
 again (matched by content hash, so duplicates of it are excluded too).
 
-Every iteration is appended to a JSONL log (``rewards.io.append_jsonl``, fsync'ed) whose first line is a
-header fingerprinting the inputs and config. ``refine(..., log_path=...)`` replays a log it finds there and
-continues after the last complete iteration, so an interrupted run ends with the same rubrics as an
-uninterrupted one, PROVIDED the verifier and proposer are functions of their inputs (derive any randomness
-from :func:`stable_hash` of the inputs plus a seed, not from a generator advanced call by call).
+Every iteration is appended to a JSONL log (:mod:`rewards.refine_log`: its format and safety policy) whose
+first line is a header with the settings' hash and a fingerprint of the inputs. ``refine(..., log_path=...)``
+validates and replays a log of the same run it finds there and continues after the last complete iteration,
+so an interrupted run ends with the same rubrics as an uninterrupted one, PROVIDED the verifier and proposer
+are functions of their inputs (derive any randomness from :func:`stable_hash` of the inputs plus a seed, not
+from a generator advanced call by call).
 
 Rounds are processed round-major: round r scores the pools of all prompts in ONE ``verify_many`` call (so
 LLM judges can batch), then proposes per prompt in prompt order.
@@ -26,16 +27,26 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rewards.io import append_jsonl, atomic_write_text, read_jsonl, to_json
+from rewards.io import append_jsonl, to_json
+from rewards.refine_log import (
+    FAILURE_STATUSES,
+    LOG_KIND,
+    LOG_VERSION,
+    STATUSES,
+    Iteration,
+    Progress,
+    RefineLogError,
+    log_header,
+    open_log,
+)
 from rewards.rubric import (
     Rubric,
-    RubricFormatError,
     RubricValidationError,
     rubric_diff,
     stable_hash,
@@ -44,6 +55,8 @@ from rewards.rubric import (
 from rewards.verify import Verifier, verify_with
 
 __all__ = [
+    "FAILURE_STATUSES",
+    "LOG_KIND",
     "LOG_VERSION",
     "POOL_MODES",
     "STATUSES",
@@ -59,20 +72,9 @@ __all__ = [
     "stable_hash",
 ]
 
-LOG_VERSION = 1
-# accepted: a valid, different rubric replaced the old one; unchanged: the proposer returned the same rubric;
-# invalid: the proposer's rubric failed validation (old kept); proposer_error: the proposer raised (old kept);
-# no_pair: fewer than two distinct responses with a finite score (old kept, proposer not called).
-STATUSES: tuple[str, ...] = ("accepted", "unchanged", "invalid", "proposer_error", "no_pair")
-FAILURE_STATUSES: tuple[str, ...] = ("invalid", "proposer_error")
-
 
 class NoPairError(ValueError):
     """Fewer than two distinct responses with a finite score."""
-
-
-class RefineLogError(ValueError):
-    """A refinement log that does not belong to this run or is inconsistent with it."""
 
 
 @runtime_checkable
@@ -195,73 +197,6 @@ def select_top2(scores, responses: Sequence[Any], hashes: Sequence[str] | None =
 
 
 @dataclass(frozen=True)
-class Iteration:
-    """One (prompt, round) step, as logged.
-
-    ``pool_indices`` / ``pool_hashes`` / ``scores``: the candidates offered this round (after exclusion), in
-    pool order, with their scores under ``old_rubric`` (NaN = unscored). ``chosen``: (best, second) as
-    indices into the prompt's FULL pool, or None for status ``no_pair``. ``new_rubric`` is the rubric after
-    this step (``old_rubric`` again unless accepted). ``diff``: :func:`rewards.rubric.rubric_diff`.
-    """
-
-    prompt_index: int
-    round: int
-    status: str
-    pool_indices: tuple[int, ...]
-    pool_hashes: tuple[str, ...]
-    scores: tuple[float, ...]
-    chosen: tuple[int, int] | None
-    chosen_hashes: tuple[str, str] | None
-    chosen_scores: tuple[float, float] | None
-    old_rubric: Rubric
-    new_rubric: Rubric
-    diff: dict = field(hash=False)
-    error: str | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return None if math.isnan(x) else float(x)
-
-        return {
-            "type": "iteration",
-            "prompt_index": self.prompt_index,
-            "round": self.round,
-            "status": self.status,
-            "pool_indices": list(self.pool_indices),
-            "pool_hashes": list(self.pool_hashes),
-            "scores": [num(x) for x in self.scores],
-            "chosen": None if self.chosen is None else list(self.chosen),
-            "chosen_hashes": None if self.chosen_hashes is None else list(self.chosen_hashes),
-            "chosen_scores": None if self.chosen_scores is None else [num(x) for x in self.chosen_scores],
-            "old_rubric": self.old_rubric.to_dict(),
-            "new_rubric": self.new_rubric.to_dict(),
-            "diff": self.diff,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_record(cls, r: dict[str, Any]) -> Iteration:
-        def num(x: Any) -> float:
-            return float("nan") if x is None else float(x)
-
-        return cls(
-            prompt_index=int(r["prompt_index"]),
-            round=int(r["round"]),
-            status=str(r["status"]),
-            pool_indices=tuple(int(k) for k in r["pool_indices"]),
-            pool_hashes=tuple(r["pool_hashes"]),
-            scores=tuple(num(x) for x in r["scores"]),
-            chosen=None if r["chosen"] is None else (int(r["chosen"][0]), int(r["chosen"][1])),
-            chosen_hashes=None if r["chosen_hashes"] is None else tuple(r["chosen_hashes"]),
-            chosen_scores=None if r["chosen_scores"] is None else tuple(num(x) for x in r["chosen_scores"]),
-            old_rubric=Rubric.from_dict(r["old_rubric"]),
-            new_rubric=Rubric.from_dict(r["new_rubric"]),
-            diff=r["diff"],
-            error=r.get("error"),
-        )
-
-
-@dataclass(frozen=True)
 class RefineResult:
     """``rubrics``: the final rubric per prompt (P,). ``iterations``: every step in order, including those
     replayed from the log (the first ``n_resumed``)."""
@@ -297,39 +232,6 @@ def _fingerprint(prompts, rubrics, pool_hashes, config: RefineConfig) -> str:
     )
 
 
-def _open_log(log_path: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return the logged iteration records, after checking the header; start a new log if there is none."""
-    if log_path.exists() and log_path.stat().st_size > 0:
-        raw = log_path.read_bytes()
-        if not raw.endswith(b"\n"):
-            # a write cut off by a kill: drop the partial tail so that appended lines start on a fresh line
-            cut = raw.rfind(b"\n") + 1
-            atomic_write_text(log_path, raw[:cut].decode("utf-8", errors="strict"))
-        try:
-            rows = read_jsonl(log_path)
-        except ValueError as e:
-            raise RefineLogError(str(e)) from None
-        if not rows:
-            append_jsonl(log_path, header)
-            return []
-        head = rows[0]
-        if not isinstance(head, dict) or head.get("type") != "header":
-            raise RefineLogError(f"{log_path}: line 1 is not a refinement log header")
-        for key in ("version", "fingerprint", "verifier", "proposer", "n_prompts"):
-            if head.get(key) != header[key]:
-                raise RefineLogError(
-                    f"{log_path}: the log was written by a different run ({key}: {head.get(key)!r} in the log, "
-                    f"{header[key]!r} now); use another --log path or delete it"
-                )
-        its = rows[1:]
-        for n, r in enumerate(its, start=2):
-            if not isinstance(r, dict) or r.get("type") != "iteration":
-                raise RefineLogError(f"{log_path}: line {n} is not an iteration record")
-        return its
-    append_jsonl(log_path, header)
-    return []
-
-
 def refine(
     prompts: Sequence[str],
     rubrics: Sequence[Rubric],
@@ -357,26 +259,19 @@ def refine(
         if not isinstance(r, Rubric):
             raise TypeError(f"rubrics[{p}] is a {type(r).__name__}, not a Rubric")
     pool_hashes = [_hashes(pool) for pool in pools]
-    prog = _Progress([_canonical(r) for r in rubrics], [set() for _ in range(P)])
+    prog = Progress([_canonical(r) for r in rubrics], [set() for _ in range(P)])
     log = Path(log_path) if log_path is not None else None
     if log is not None:
-        header = {
-            "type": "header",
-            "version": LOG_VERSION,
-            "fingerprint": _fingerprint(prompts, prog.state, pool_hashes, config),
-            "verifier": verifier.name,
-            "proposer": proposer.name,
-            "n_prompts": P,
-            "config": config.to_dict(),
-        }
-        _replay(log, header, prog, config)
+        fingerprint = _fingerprint(prompts, prog.state, pool_hashes, config)
+        header = log_header(fingerprint, verifier.name, proposer.name, P, config.to_dict())
+        open_log(log, header, prog, config, pool_hashes)
     n_resumed = len(prog.iterations)
 
     for rnd in range(config.rounds):
         todo = [p for p in range(P) if (rnd, p) not in prog.done]
         if not todo:
             continue
-        cand = {p: [k for k, h in enumerate(pool_hashes[p]) if h not in prog.used[p]] for p in todo}
+        cand = {p: prog.candidates(p, pool_hashes[p]) for p in todo}
         scores = _round_scores(prompts, pools, todo, cand, prog.state, verifier, config)
         for p, sc in zip(todo, scores, strict=True):
             hs = [pool_hashes[p][k] for k in cand[p]]
@@ -401,42 +296,6 @@ def _round_scores(prompts, pools, todo: list[int], cand: dict[int, list[int]], s
         pos += len(ks)
         out.append(np.asarray(state[p].score(v, unknown=config.unknown), dtype=np.float64).reshape(-1))
     return out
-
-
-@dataclass
-class _Progress:
-    """The refinement so far: the current rubric per prompt, the responses already chosen per prompt (hashes),
-    the (round, prompt) steps done and their iterations in order."""
-
-    state: list[Rubric]
-    used: list[set[str]]
-    done: set[tuple[int, int]] = field(default_factory=set)
-    iterations: list[Iteration] = field(default_factory=list)
-
-    def add(self, it: Iteration, exclude_used: bool) -> None:
-        p = it.prompt_index
-        self.state[p] = it.new_rubric
-        if exclude_used and it.chosen_hashes is not None:
-            self.used[p].update(it.chosen_hashes)
-        self.done.add((it.round, p))
-        self.iterations.append(it)
-
-
-def _replay(log: Path, header: dict[str, Any], prog: _Progress, config: RefineConfig) -> None:
-    """Replay the steps of a log made with the same inputs (creating it with ``header`` if absent) into
-    ``prog``; a record that does not continue the replayed state is a :class:`RefineLogError`."""
-    P = len(prog.state)
-    for n, rec in enumerate(_open_log(log, header), start=2):
-        try:
-            it = Iteration.from_record(rec)
-        except (KeyError, TypeError, ValueError, IndexError, RubricFormatError) as e:
-            raise RefineLogError(f"{log}: line {n}: malformed iteration record ({e})") from None
-        p = it.prompt_index
-        if not 0 <= p < P or (it.round, p) in prog.done or it.round >= config.rounds:
-            raise RefineLogError(f"{log}: line {n}: unexpected step (prompt {p}, round {it.round})")
-        if it.old_rubric != prog.state[p]:
-            raise RefineLogError(f"{log}: line {n}: old rubric of prompt {p} does not match the replayed state")
-        prog.add(it, config.exclude_used)
 
 
 def _step(

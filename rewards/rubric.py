@@ -52,6 +52,7 @@ __all__ = [
     "normalize_criterion_text",
     "rubric_diff",
     "stable_hash",
+    "unscored_reason",
     "validate_rubric",
     "verdict_names",
 ]
@@ -318,6 +319,25 @@ def n_unknown(verdicts) -> np.ndarray | int:
     """Number of UNKNOWN verdicts along the last axis: ``(..., C) -> (...)`` ints."""
     out = (np.asarray(verdicts) == UNKNOWN).sum(axis=-1)
     return int(out) if np.ndim(out) == 0 else out
+
+
+def unscored_reason(rubric: Rubric, verdicts, unknown: str = "nan") -> str | None:
+    """Why ``rubric.score(verdicts, unknown)`` is NaN for one response's (C,) verdicts, in words (None when the
+    score is a number): ``"no positive points"`` (a HealthBench rubric of penalties only), ``"2 unknown
+    verdicts"``, ``"no known verdicts"``, ...."""
+    v = np.asarray(verdicts).reshape(-1)
+    if not math.isnan(float(rubric.score(v, unknown=unknown))):
+        return None
+    if len(rubric.criteria) == 0:
+        return "no criteria"
+    if rubric.aggregate == "healthbench" and not (rubric.weights > 0).any():
+        return "no positive points"
+    nu = int((v == UNKNOWN).sum())
+    if unknown == "nan" and nu:
+        return f"{nu} unknown verdict{'' if nu == 1 else 's'}"
+    if rubric.aggregate == "healthbench":
+        return "no criterion with positive points has a known verdict"
+    return "no known verdicts"
 
 
 def verdict_names(verdicts) -> list[str]:

@@ -9,7 +9,11 @@ Check specs (a JSON object; every rule key present must hold, then ``"negate": t
 ``{"any": [p, ...]}``                      at least one phrase occurs
 ``{"all": [p, ...]}``                      every phrase occurs
 ``{"none": [p, ...]}``                     no phrase occurs (forbidden phrases)
-``{"regex": "pattern"}``                   ``re.search`` finds the pattern (case-insensitive)
+``{"regex": "pattern"}``                   the pattern is found (case-insensitive; Python ``re`` syntax, run by the
+                                           ``regex`` package in its ``re``-compatible VERSION0 mode with a
+                                           time limit: a search that runs past it, e.g. catastrophic
+                                           backtracking on ``(a|aa)+$``, gives UNKNOWN, never NO, and is
+                                           counted in ``RuleVerifier.timed_out`` and logged)
 ``{"min_words": n}`` / ``{"max_words": n}``  word count (whitespace-separated tokens) >= n / <= n
 ``{"count": {"phrase": p, "min": a, "max": b}}``  number of non-overlapping occurrences of p in [a, b]
                                            (``min``/``max`` optional, at least one given)
@@ -28,16 +32,19 @@ Responses are graded as data: the text of a response is only ever matched agains
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import regex
 
 from rewards.rubric import NO, UNKNOWN, YES, Rubric
 
 __all__ = [
+    "REGEX_TIMEOUT_S",
     "RULE_KEYS",
     "CheckSpecError",
     "RuleVerifier",
@@ -48,10 +55,20 @@ __all__ = [
 
 RULE_KEYS: tuple[str, ...] = ("any", "all", "none", "regex", "min_words", "max_words", "count")
 _MODIFIERS = ("negate",)
+# Seconds one ``regex`` check may search one response. Real checks take microseconds; a pathological pattern
+# would otherwise hang scoring for minutes on a short response.
+REGEX_TIMEOUT_S = 1.0
+
+logger = logging.getLogger(__name__)
 
 
 class CheckSpecError(ValueError):
     """A check spec whose rule keys have malformed values. The message names the key."""
+
+
+class CheckTimeout(Exception):
+    """A check ran past its time limit: its verdict is UNKNOWN (raised by a compiled test, caught by the
+    verifier)."""
 
 
 @runtime_checkable
@@ -151,14 +168,22 @@ def _none_test(value: Any) -> _Test:
     return lambda t: rx.search(t.text) is None
 
 
-def _regex_test(pat: Any) -> _Test:
+def _regex_test(pat: Any, timeout_s: float = REGEX_TIMEOUT_S) -> _Test:
     if not isinstance(pat, str) or not pat:
         raise CheckSpecError(f"check 'regex' must be a non-empty string, got {pat!r}")
     try:
-        rx = re.compile(pat, re.IGNORECASE)
-    except re.error as e:
+        re.compile(pat)  # the documented syntax is Python's re: a pattern re rejects is rejected
+        rx = regex.compile(pat, regex.IGNORECASE | regex.VERSION0)
+    except (re.error, regex.error) as e:
         raise CheckSpecError(f"check 'regex' {pat!r} does not compile: {e}") from None
-    return lambda t: rx.search(t.text) is not None
+
+    def search(t: _Text) -> bool:
+        try:
+            return rx.search(t.text, timeout=timeout_s) is not None
+        except TimeoutError:
+            raise CheckTimeout(f"regex {pat[:60]!r} ran past {timeout_s:g} s") from None
+
+    return search
 
 
 def _min_words_test(value: Any) -> _Test:
@@ -208,9 +233,10 @@ _RULES: dict[str, Callable[[Any], _Test]] = {
 assert tuple(_RULES) == RULE_KEYS
 
 
-def compile_check(spec: Any) -> _Test | None:
+def compile_check(spec: Any, regex_timeout_s: float = REGEX_TIMEOUT_S) -> _Test | None:
     """Compile a check spec into ``test(text) -> bool``, or None when RuleVerifier cannot use it (no rule
-    key, or a key it does not know). Raises :class:`CheckSpecError` on malformed rule values."""
+    key, or a key it does not know). Raises :class:`CheckSpecError` on malformed rule values; the test raises
+    :class:`CheckTimeout` when a ``regex`` search runs past ``regex_timeout_s`` seconds."""
     if spec is None or not isinstance(spec, dict):
         return None
     keys = set(spec)
@@ -219,7 +245,10 @@ def compile_check(spec: Any) -> _Test | None:
     negate = spec.get("negate", False)
     if not isinstance(negate, bool):
         raise CheckSpecError(f"check 'negate' must be true or false, got {negate!r}")
-    tests = [_RULES[k](spec[k]) for k in RULE_KEYS if k in spec]  # RULE_KEYS order: errors come in that order
+    # RULE_KEYS order: errors come in that order
+    tests = [
+        _regex_test(spec[k], regex_timeout_s) if k == "regex" else _RULES[k](spec[k]) for k in RULE_KEYS if k in spec
+    ]
     if negate:
         return lambda t: not all(f(t) for f in tests)
     return lambda t: all(f(t) for f in tests)
@@ -229,14 +258,22 @@ class RuleVerifier:
     """Grades text responses with the criteria's ``check`` specs (see the module docstring).
 
     Compiled checks are cached per rubric (rubrics are hashable values), so ``verify_many`` compiles each
-    distinct rubric once and prepares each response once for all its criteria.
+    distinct rubric once and prepares each response once for all its criteria. A ``regex`` search that runs
+    past ``regex_timeout_s`` seconds gives UNKNOWN for that criterion; ``timed_out`` counts them (cumulative)
+    and each call that had some logs one warning.
     """
 
     name = "rule"
 
-    def __init__(self, cache_size: int = 4096):
+    def __init__(self, cache_size: int = 4096, regex_timeout_s: float = REGEX_TIMEOUT_S):
+        if not (isinstance(regex_timeout_s, int | float) and not isinstance(regex_timeout_s, bool)) or not (
+            0 < regex_timeout_s < math.inf
+        ):
+            raise ValueError(f"regex_timeout_s must be a positive number of seconds, got {regex_timeout_s!r}")
         self._cache: dict[Rubric, list[_Test | None]] = {}
         self._cache_size = cache_size
+        self.regex_timeout_s = float(regex_timeout_s)
+        self.timed_out = 0
 
     def __getstate__(self) -> dict[str, Any]:
         # The cache holds compiled checks (closures), which do not pickle; the copy rebuilds them on demand,
@@ -250,7 +287,7 @@ class RuleVerifier:
             tests = []
             for i, c in enumerate(rubric.criteria):
                 try:
-                    tests.append(compile_check(c.check))
+                    tests.append(compile_check(c.check, self.regex_timeout_s))
                 except CheckSpecError as e:
                     raise CheckSpecError(f"criterion {i} ({c.text[:40]!r}): {e}") from None
             if len(self._cache) >= self._cache_size:
@@ -271,16 +308,32 @@ class RuleVerifier:
         t = _Text(response)
         for i, f in enumerate(tests):
             if f is not None:
-                out[i] = YES if f(t) else NO
+                try:
+                    out[i] = YES if f(t) else NO
+                except CheckTimeout as e:
+                    self.timed_out += 1
+                    logger.debug("item %d, criterion %d: %s: UNKNOWN", k, i, e)
         return out
+
+    def _warn_timeouts(self, before: int) -> None:
+        if self.timed_out > before:
+            logger.warning(
+                "rule verifier: %d regex check(s) ran past %g s and were graded UNKNOWN (a pathological pattern?)",
+                self.timed_out - before,
+                self.regex_timeout_s,
+            )
 
     def verify(self, prompt: str, response: Any, rubric: Rubric) -> np.ndarray:
         """(C,) int8 verdicts for one response."""
-        return self._grade(self.compiled(rubric), response, 0)
+        before = self.timed_out
+        out = self._grade(self.compiled(rubric), response, 0)
+        self._warn_timeouts(before)
+        return out
 
     def verify_many(self, items: Sequence[tuple[str, Any, Rubric]]) -> list[np.ndarray]:
         """One (C,) int8 array per item, in order; items are grouped by rubric so each compiles once."""
         out: list[np.ndarray | None] = [None] * len(items)
+        before = self.timed_out
         groups: dict[int, list[int]] = {}
         rubrics: dict[int, Rubric] = {}
         for k, (_prompt, _response, rubric) in enumerate(items):
@@ -290,4 +343,5 @@ class RuleVerifier:
             tests = self.compiled(rubrics[rid])
             for k in ks:
                 out[k] = self._grade(tests, items[k][1], k)
+        self._warn_timeouts(before)
         return out  # type: ignore[return-value]

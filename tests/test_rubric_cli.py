@@ -130,7 +130,7 @@ def test_registries_and_hooks():
         rubric_cli.make_verifier(ns)
     ns.judge_arg = None
     ns.judge = "nope"
-    with pytest.raises(SystemExit, match="unknown verifier"):
+    with pytest.raises(ValueError, match="unknown verifier"):
         rubric_cli.make_verifier(ns)
 
 
@@ -175,5 +175,5 @@ def test_sim_verifier_takes_a_halo_option():
     v = rubric_cli._sim_verifier({"halo": {"strength": 0.5, "trigger": ["signature_phrase"]}, "n_prompts": 2})
     assert v.config.halo == Halo(0.5, ("signature_phrase",))
     for bad in (1.5, {"strength": 0.2, "trigger": ["no_such_property"]}, {"bogus": 1}):
-        with pytest.raises(SystemExit, match="bad halo"):
+        with pytest.raises(ValueError, match="bad halo"):
             rubric_cli._sim_verifier({"halo": bad, "n_prompts": 2})

@@ -10,7 +10,8 @@ are off (``max_retries=0``) so that every request is one of ours and counted in 
 
 API keys: read from the environment variable NAMED in the config (``api_key_env``) when the client opens its
 connection pool; the key lives only inside the SDK client in memory: never in a config, repr, pickle, stats,
-log line (error bodies are redacted) or run directory.
+log line (error bodies are redacted) or run directory. A key sent over plain ``http://`` to a host other than
+this machine is warned about once per client.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import ipaddress
 import json
 import logging
 import os
@@ -270,6 +272,7 @@ class ChatClient:
         self._io_lock = threading.Lock()
         self._finalizer: weakref.finalize | None = None
         self._warned_no_key = False
+        self._warned_plain_http = False
 
     def __getstate__(self) -> dict[str, Any]:
         # threads, loops, sockets and the SDK client (which holds the key) do not travel: rebuilt on first use
@@ -290,6 +293,24 @@ class ChatClient:
             logger.info("environment variable %s is not set: sending requests without an API key", name)
         return key or None
 
+    def _warn_plain_http(self) -> None:
+        """Warn (once per client; the key itself is never printed) when a key is about to travel unencrypted:
+        an ``http://`` base URL whose host is not this machine."""
+        u = urllib.parse.urlsplit(self.config.base_url)
+        host = (u.hostname or "").strip("[]")
+        try:
+            local = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = host == "localhost" or host.endswith(".localhost")
+        if u.scheme == "http" and not local and not self._warned_plain_http:
+            self._warned_plain_http = True
+            logger.warning(
+                "sending the API key from $%s over plain http to %s: anyone on the network path can read it; "
+                "use an https:// base URL",
+                self.config.api_key_env,
+                host,
+            )
+
     def _redact(self, text: str) -> str:
         key = self._api_key()
         return text.replace(key, "[REDACTED]") if key else text
@@ -301,6 +322,8 @@ class ChatClient:
 
         c = self.config
         key = self._api_key()
+        if key:
+            self._warn_plain_http()
         extra_headers = {} if key else {"Authorization": openai.Omit()}
         sdk = openai.AsyncOpenAI(
             api_key=key or NO_KEY_PLACEHOLDER,
