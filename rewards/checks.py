@@ -1,12 +1,13 @@
 """Checks shared by every config dataclass, so the library and the command line reject the same values.
 
-- :func:`check_fields`: every float field (and every float in a tuple field) is finite, every int field holds a
-  whole number (not a float, not a bool). NaN would otherwise slip through range checks such as ``lr <= 0``
+- :func:`check_fields` / :func:`check_value`: every float field (and every float in a tuple field) is finite,
+  every int field holds a whole number (not a float, not a bool), bool and str fields hold bools and strings,
+  optional lower bounds hold. NaN would otherwise slip through range checks such as ``lr <= 0``
   (every comparison with NaN is False), and ``inf`` would run a job that cannot mean anything.
 - :func:`check_memory`: refuse a size whose arrays would not fit, with an estimate, before allocating anything.
   The limit is ``CHASE_MAX_BYTES`` (bytes) or :data:`DEFAULT_MAX_BYTES`.
 
-Both raise ``ValueError`` with ``Class.field=value: what is wrong``, which the command line prints as one line.
+All raise ``ValueError("Class.field: must be ..., got value")``, which the command line prints as one line.
 """
 
 from __future__ import annotations
@@ -19,43 +20,58 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_BYTES", "check_fields", "check_memory", "max_bytes"]
+__all__ = ["DEFAULT_MAX_BYTES", "check_fields", "check_memory", "check_value", "max_bytes"]
 
 DEFAULT_MAX_BYTES = 8 * 2**30  # a third of the 24 GiB machines this project runs on
 
 
-def _is_whole(x: Any) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
+def check_value(name: str, value: Any, kind: str, lo: float = -math.inf, above: bool = False, hi=math.inf) -> None:
+    """Raise ``ValueError("name: must be ..., got value")`` unless ``value`` is of ``kind`` ('int': a whole number,
+    not a bool or a float; 'float': a finite number; 'bool'; 'str') and, for numbers, in [lo, hi] (lo excluded
+    when ``above``)."""
+    what = {"int": "a whole number", "float": "a finite number", "bool": "true or false", "str": "a string"}[kind]
+    if kind in ("int", "float"):
+        types = (int, np.integer) if kind == "int" else (int, float, np.integer, np.floating)
+        ok = isinstance(value, types) and not isinstance(value, bool) and math.isfinite(value)
+        ok = ok and (value > lo if above else value >= lo) and value <= hi
+        what += "" if lo == -math.inf else f" {'>' if above else '>='} {lo:g}"
+        what += "" if hi == math.inf else f" and <= {hi:g}"
+    else:
+        ok = isinstance(value, bool if kind == "bool" else str)
+    if not ok:
+        raise ValueError(f"{name}: must be {what}, got {value!r}")
 
 
-def _check_value(owner: str, name: str, tp: Any, value: Any) -> None:
-    where = f"{owner}.{name}={value!r}"
-    if tp is float or tp == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not math.isfinite(value):
-            raise ValueError(f"{where}: must be a finite number")
-    elif tp is int or tp == "int":
-        if not _is_whole(value):
-            raise ValueError(f"{where}: must be a whole number")
+_KINDS = {int: "int", float: "float", bool: "bool", str: "str"}
+
+
+def _check_typed(name: str, tp: Any, value: Any, lo: float) -> None:
+    if tp in _KINDS:
+        check_value(name, value, _KINDS[tp], lo)
     elif typing.get_origin(tp) is tuple and isinstance(value, tuple):
         args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis and args[0] in (int, float):
+        if len(args) == 2 and args[1] is Ellipsis and args[0] in _KINDS:
             for i, v in enumerate(value):
-                _check_value(owner, f"{name}[{i}]", args[0], v)
+                check_value(f"{name}[{i}]", v, _KINDS[args[0]], lo)
 
 
-def check_fields(obj: Any) -> None:
-    """Validate the float / int / tuple-of-number fields of the dataclass instance ``obj`` (see module doc).
-    Fields typed ``X | None`` are checked only when not None."""
+def check_fields(obj: Any, bounds: dict[str, float] | None = None, qualified: bool = True) -> None:
+    """Check the int / float / bool / str (and tuple-of-number) fields of the dataclass instance ``obj`` against
+    their annotations, and against the lower bounds ``bounds`` (field -> bound). ``X | None`` fields may be None.
+    Errors name ``Class.field`` (or just ``field`` when not ``qualified``). Other field types are left to the
+    class's own checks."""
     cls = type(obj)
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls)  # resolved annotations (with ``from __future__ import annotations``)
     for f in dataclasses.fields(obj):
         tp, value = hints.get(f.name), getattr(obj, f.name)
         args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            continue
-        if len(args) == 2 and type(None) in args:  # X | None with a value: check it as an X
-            tp = next(a for a in args if a is not type(None))
-        _check_value(cls.__name__, f.name, tp, value)
+        if type(None) in args:
+            if value is None:
+                continue
+            if len(args) == 2:  # X | None with a value: check it as an X
+                tp = next(a for a in args if a is not type(None))
+        name = f"{cls.__name__}.{f.name}" if qualified else f.name
+        _check_typed(name, tp, value, (bounds or {}).get(f.name, -math.inf))
 
 
 def max_bytes() -> int:

@@ -1,7 +1,8 @@
 """Checks of the settings of an RFT run, shared by the library and ``chase rft train`` (where they are parsed).
 
-Every check raises ``ValueError("<field>: <what>")``: finite numbers, integers that are integers (not 4.7, not
-``true``), ranges. :func:`check_fields` checks a dataclass against its annotations; :func:`check_grpo_config`
+Every check raises ``ValueError("<field>: <what>")`` through :mod:`rewards.checks` (the one definition of these
+checks): finite numbers, integers that are integers (not 4.7, not ``true``), ranges. :func:`check_fields` checks
+a dataclass against its annotations; :func:`check_grpo_config`
 checks the ``trl.GRPOConfig`` fields this package depends on, which TRL itself accepts unchecked (``beta: -1``,
 ``beta: [1, 2]``, a NaN learning rate, ``max_steps: 4.7``).
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import typing
 from typing import Any
+
+from rewards.checks import check_fields as _check_fields
+from rewards.checks import check_value
 
 __all__ = ["GRPO_RULES", "check_fields", "check_grpo_config", "check_value"]
 
@@ -43,31 +46,10 @@ GRPO_RULES: dict[str, tuple[str, float, bool, float]] = {
 }
 
 
-def check_value(name: str, value: Any, kind: str, lo: float = -math.inf, above: bool = False, hi=math.inf) -> None:
-    """Raise ``ValueError("name: ...")`` unless ``value`` is of ``kind`` ('int': an integer, not a bool;
-    'float': a finite int or float; 'bool'; 'str') and, for numbers, in [lo, hi] (lo excluded when ``above``)."""
-    what = {"int": "an integer", "float": "a finite number", "bool": "true or false", "str": "a string"}[kind]
-    if kind in ("int", "float"):
-        types = (int,) if kind == "int" else (int, float)
-        ok = isinstance(value, types) and not isinstance(value, bool) and math.isfinite(value)
-        ok = ok and (value > lo if above else value >= lo) and value <= hi
-        what += "" if lo == -math.inf else f" {'>' if above else '>='} {lo:g}"
-        what += "" if hi == math.inf else f" and <= {hi:g}"
-    else:
-        ok = isinstance(value, bool if kind == "bool" else str)
-    if not ok:
-        raise ValueError(f"{name}: must be {what}, got {value!r}")
-
-
 def check_fields(obj: Any, bounds: dict[str, float]) -> None:
-    """Check every field of a dataclass against its annotation ('int', 'float', 'bool', 'str', 'str | None')
-    and the lower bounds ``bounds``."""
-    hints = typing.get_type_hints(type(obj))  # not ``Field.type``: HfArgumentParser rewrites ``str | None`` to str
-    for f in dataclasses.fields(obj):
-        kind = hints[f.name].__name__ if isinstance(hints[f.name], type) else str(hints[f.name])
-        value = getattr(obj, f.name)
-        if not (value is None and kind.endswith(" | None")):
-            check_value(f.name, value, kind.removesuffix(" | None"), bounds.get(f.name, -math.inf))
+    """Check every field of an RFT settings dataclass against its annotation and the lower bounds ``bounds``
+    (:func:`rewards.checks.check_fields`, errors named by the bare field, as the YAML and flags name it)."""
+    _check_fields(obj, bounds, qualified=False)
 
 
 def check_grpo_config(config) -> None:

@@ -31,8 +31,8 @@ def _error_line(capsys) -> str:
         ("max_steps: 4.7", "max_steps: must be an integer >= 1, or -1 (train num_train_epochs), got 4.7"),
         ("max_steps: 0", "max_steps: must be an integer >= 1, or -1 (train num_train_epochs), got 0"),
         ("top_p: 1.5", "top_p: must be a finite number > 0 and <= 1, got 1.5"),
-        ("eval_every: 2.5", "eval_every: must be an integer >= 1, got 2.5"),
-        ("max_unscored_steps: -1", "max_unscored_steps: must be an integer >= 0, got -1"),
+        ("eval_every: 2.5", "eval_every: must be a whole number >= 1, got 2.5"),
+        ("max_unscored_steps: -1", "max_unscored_steps: must be a whole number >= 0, got -1"),
         ("max_train_minutes: .inf", "max_train_minutes: must be a finite number >= 0, got inf"),
         ("proxy: 3", "proxy: must be a string, got 3"),
         ("proxy: best", "proxy: must be one of"),
@@ -54,7 +54,7 @@ def test_bad_yaml_values_exit_2_with_one_line(tmp_path, capsys, yaml, expected):
         ("--max_steps", "4.7", "max_steps: invalid int value: '4.7'"),
         ("--learning_rate", "nan", "learning_rate: must be a finite number > 0, got nan"),
         ("--beta", "-0.5", "beta: must be a finite number >= 0, got -0.5"),
-        ("--eval_samples", "0", "eval_samples: must be an integer >= 1, got 0"),
+        ("--eval_samples", "0", "eval_samples: must be a whole number >= 1, got 0"),
         ("--task_dir", "/nonexistent/task", "task_dir: no triage task in /nonexistent/task"),
         ("--model_name_or_path", "/nonexistent/lm", "model_name_or_path: no such folder /nonexistent/lm"),
     ],
@@ -77,7 +77,7 @@ def test_missing_config_file(tmp_path, capsys):
 def test_the_library_shares_the_checks(tmp_path):
     from trl import GRPOConfig
 
-    with pytest.raises(ValueError, match=r"^eval_every: must be an integer >= 1, got 2\.5$"):
+    with pytest.raises(ValueError, match=r"^eval_every: must be a whole number >= 1, got 2\.5$"):
         RFTArguments(eval_every=2.5)
     with pytest.raises(ValueError, match="^judge_max_concurrency:"):
         RFTArguments(judge_max_concurrency=0)
