@@ -50,6 +50,10 @@ def verdict_key(judge_id: str, prompt: Any, response: Any, criterion_text: str) 
     return stable_hash(["verdict-v1", judge_id, prompt, response, criterion_text])
 
 
+class VerdictCacheError(ValueError):
+    """The verdict cache file cannot be opened or used."""
+
+
 class VerdictCache:
     """``get_many(keys) -> {key: verdict}`` and ``put_many([(key, judge_id, verdict)])`` over one SQLite file.
 
@@ -66,7 +70,12 @@ class VerdictCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
-        self._connect()
+        try:
+            self._connect()
+        except sqlite3.Error as e:  # a folder, a file that is not SQLite, no permission: say which file
+            raise VerdictCacheError(
+                f"{self.path}: cannot open the verdict cache ({e}); give a new or SQLite file"
+            ) from e
 
     # -- connection ---------------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

@@ -139,9 +139,14 @@ REPRO = [
     ["repro", "rubric-world-sensitivity", "--seeds", "x"],
 ]
 
+SCORE = ["rubric", "score", "--rubrics", "examples/rubrics/triage_paper.json"]
+SCORE += ["--responses", "examples/rubrics/triage_responses.jsonl", "--judge", "openai"]
+SCORE += ["--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--out", OUT]
+CACHE = [[*SCORE, "--judge-cache", "{dir}"], [*SCORE, "--judge-cache", "{file}"]]  # a folder; not SQLite
+
 TOP = [["nope"], ["--debug", "nope"], ["theory"] + ["winrate", "--map"]]
 
-CASES = THEORY + SIM + REPRO + TOP
+CASES = THEORY + SIM + REPRO + CACHE + TOP
 
 
 def _fill(argv, tmp_path):
@@ -167,6 +172,7 @@ def _run(argv) -> int:
 @pytest.mark.parametrize("argv", CASES, ids=[" ".join(c)[:80] for c in CASES])
 def test_bad_input_is_one_line_and_a_nonzero_exit(argv, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CHASE_DEBUG", raising=False)
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # examples/ are relative
     before = sorted(os.listdir(tmp_path))
     rc = _run(_fill(argv, tmp_path))
     err = capsys.readouterr().err
