@@ -1,9 +1,11 @@
 """``chase``: one entry point, one sub-command per package.
 
 Sub-commands are imported lazily so that ``chase theory ...`` never imports torch or trl. A table maps each
-name to ``(target, help)``; a target is ``"module"`` (its ``main(argv)``) or ``"module:function"``, called with
-the remaining arguments and returning an exit code (``None`` = 0). :func:`dispatch` is the one dispatcher of
-every command level (``chase``, ``chase sim``, ``chase repro``, ...), so every usage text looks alike.
+name to ``(target, help)`` or to a :class:`Command`; a target is ``"module"`` (its ``main(argv)``) or
+``"module:function"``, called with the remaining arguments and returning an exit code (``None`` = 0).
+:func:`dispatch` is the one dispatcher of every command level (``chase``, ``chase sim``, ``chase repro``, ...),
+so every usage text looks alike, and :func:`main` is the one error boundary (one line and exit 2 for a user's
+error, a traceback only for a bug or under ``--debug``).
 The glue lives here, not in the library packages, so that ``sim`` never imports ``theory`` and
 ``figures`` only ever sees result files.
 """

@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from chase.cli import dispatch, run_subcommand
+from chase.cli import Parser, dispatch, run_subcommand
 from chase.flags import add_config_flags, config_from_args
 from rewards.io import emit
 
@@ -57,7 +57,7 @@ def _config(p: argparse.ArgumentParser, cls: type, args: argparse.Namespace, **f
 def build_task_command(argv: list[str]) -> int:
     from rft.tasks.triage import TriageConfig, build_task
 
-    p = argparse.ArgumentParser(prog="chase rft build-task", description="build the triage text task")
+    p = Parser(prog="chase rft build-task", description="build the triage text task")
     p.add_argument("--out", required=True, help="task directory")
     add_config_flags(p, TriageConfig)
     args = p.parse_args(argv)
@@ -73,7 +73,7 @@ def build_task_command(argv: list[str]) -> int:
 def pretrain_command(argv: list[str]) -> int:
     from rft.pretrain import TaskPretrainConfig, pretrain_on_task
 
-    p = argparse.ArgumentParser(prog="chase rft pretrain", description="pretrain the tiny LM on the base corpus")
+    p = Parser(prog="chase rft pretrain", description="pretrain the tiny LM on the base corpus")
     p.add_argument("--task", required=True, help="task directory (chase rft build-task)")
     p.add_argument("--out", required=True, help="model directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -107,7 +107,7 @@ def train_command(argv: list[str]) -> int:
 def _seeds_parser(prog: str, description: str, stem: str, exclude: tuple[str, ...] = ()):
     from rft.seeds import SeedsConfig
 
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = Parser(prog=prog, description=description)
     p.add_argument(
         "--run",
         action="append",
