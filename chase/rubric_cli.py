@@ -251,15 +251,6 @@ def cmd_sim_export(args: argparse.Namespace) -> int:
 # flags
 
 
-def _one_line_errors(p: argparse.ArgumentParser) -> None:
-    """argparse errors as ONE line on stderr (exit 2), like every other error of these commands."""
-
-    def error(message: str):
-        p.exit(2, f"{p.prog}: error: {message} (see --help)\n")
-
-    p.error = error  # type: ignore[method-assign]
-
-
 def _threshold_flag(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--max-unscored-frac",
@@ -273,7 +264,6 @@ def _threshold_flag(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def _common_flags(p: argparse.ArgumentParser) -> None:
-    _one_line_errors(p)
     p.add_argument("--rubrics", required=True, help="rubric file (paper: JSON list or JSONL; healthbench: JSONL)")
     p.add_argument("--format", choices=FORMATS, default="paper", help="rubric file format (default: paper)")
     p.add_argument(
@@ -329,7 +319,6 @@ def _refine_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _sim_export_flags(p: argparse.ArgumentParser) -> None:
-    _one_line_errors(p)
     p.add_argument("--out", required=True, help="folder for initial_rubrics.json, gold_rubrics.json, pools.jsonl")
     p.add_argument(
         "--pool-mode",

@@ -20,13 +20,12 @@ The last panel is always followed by a gold-vs-KL panel drawn from every curve o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from figures.style import PALETTE, new_figure, save_figure
+from figures.style import PALETTE, new_figure, save_figure, save_from_file
 
 __all__ = ["plot_curves", "plot_accuracy", "render", "save_curves", "save_accuracy"]
 
@@ -127,8 +126,7 @@ def render(out_dir, fig4: str = "rubric_world_fig4", table2: str = "rubric_world
     """Draw both figures of a run folder from the figure data JSON its report wrote (``fig4``.json,
     ``table2``.json); writes the PNG and PDF next to them. Returns the PNG paths."""
     out = Path(out_dir)
-    paths = []
-    for stem, save in ((fig4, save_curves), (table2, save_accuracy)):
-        data = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
-        paths.append(save(data, out, stem)["png"])
-    return paths
+    return [
+        save_from_file(plot, out / f"{stem}.json")["png"]
+        for stem, plot in ((fig4, plot_curves), (table2, plot_accuracy))
+    ]

@@ -30,7 +30,7 @@ from typing import Any
 
 from rewards.io import append_jsonl, atomic_write_bytes
 from rewards.rubric import Rubric, RubricFormatError, RubricValidationError, validate_rubric
-from rewards.runs import _differing_keys, config_hash
+from rewards.runs import config_hash, differing_keys
 
 __all__ = [
     "FAILURE_STATUSES",
@@ -224,7 +224,7 @@ def _check_header(path: Path, head: dict[str, Any], header: dict[str, Any]) -> N
             f"{header['version']}; {_UNTOUCHED}: pass a new path to --log"
         )
     if head.get("config_hash") != header["config_hash"]:
-        keys = ", ".join(_differing_keys(head.get("config"), header["config"])[:8]) or "config_hash"
+        keys = ", ".join(differing_keys(head.get("config"), header["config"])[:8]) or "config_hash"
         raise RefineLogError(
             f"{path}: the log was written by a different run with other refinement settings (differs in: {keys}); "
             f"{_UNTOUCHED}: use another --log path or delete it"

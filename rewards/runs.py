@@ -22,7 +22,7 @@ from typing import Any
 
 from rewards.io import to_json, write_json
 
-__all__ = ["RunConfigMismatch", "RunDir", "cached", "config_hash", "open_run"]
+__all__ = ["RunConfigMismatch", "RunDir", "cached", "config_hash", "differing_keys", "open_run"]
 
 
 class RunConfigMismatch(ValueError):
@@ -38,11 +38,12 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(to_json(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+def differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two JSON-like configs differ (``["train.lr"]``); used in every config-mismatch error."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
-            out += _differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+            out += differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [prefix.rstrip(".") or "(root)"]
 
@@ -113,7 +114,7 @@ def open_run(path: str | os.PathLike, config: Mapping[str, Any], overwrite: bool
     _check_ours(path, record, kind, cfg_file.exists())
     if record is not None and not overwrite and record.get("config_hash") != h:
         old = _read_json(cfg_file, "stored config") if cfg_file.exists() else {}
-        keys = ", ".join(_differing_keys(old, config)[:8])
+        keys = ", ".join(differing_keys(old, config)[:8])
         raise RunConfigMismatch(
             f"{path} holds a run with another config (differs in: {keys}); "
             "choose another output folder or pass --overwrite to replace it"
@@ -144,7 +145,7 @@ def cached(
             raise RunConfigMismatch(f"{path}: not a cached result file; move it away or overwrite")
         if old["config_hash"] == h:
             return old["result"]
-        keys = ", ".join(_differing_keys(old.get("config"), config)[:8])
+        keys = ", ".join(differing_keys(old.get("config"), config)[:8])
         raise RunConfigMismatch(
             f"{path} holds a result of another config (differs in: {keys}); pass --overwrite to recompute it"
         )
