@@ -1,21 +1,22 @@
-"""``chase repro``: regenerate the reports under docs/ from runs (each target caches its numbers under runs/).
+"""``chase repro``: the report of everything the package shows (the main job), and the report generators for docs/.
 
+    chase repro [--profile smoke|quick|full] [--only ITEM,...] [--out DIR] [--overwrite]
+        -> DIR/REPORT.md and DIR/report.html (paper_repro.report; `--list` names the items)
     chase repro bandit-findings [ARGS...]          -> docs/bandit_findings.md (paper_repro.bandit_findings)
     chase repro rubric-world-sensitivity [ARGS...] -> docs/rubric_world_sensitivity.md
-                                                      (paper_repro.rubric_world_sensitivity)
     chase repro grpo-small-beta [ARGS...]          -> the beta = 0.03 numbers in docs/bandit_findings.notes.md
 
-ARGS go to the target unchanged (``chase repro TARGET --help`` lists them). The rubric world's main tables come
-from ``chase sim rubric-world``; the real-RFT runs from ``chase rft train``.
+ARGS go to the target unchanged (``chase repro TARGET --help`` lists them).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from chase.cli import dispatch
+from chase.cli import Parser, dispatch
 
-__all__ = ["TARGETS", "main"]
+__all__ = ["TARGETS", "main", "report_main"]
 
 TARGETS: dict[str, tuple[str, str]] = {
     "bandit-findings": ("paper_repro.bandit_findings", "quantile bandit vs theory, training dynamics (~10-30 min)"),
@@ -27,8 +28,41 @@ TARGETS: dict[str, tuple[str, str]] = {
 }
 
 
+def _report_parser() -> argparse.ArgumentParser:
+    targets = "\n".join(f"  {name:26s} {help_}" for name, (_m, help_) in TARGETS.items())
+    p = Parser(
+        prog="chase repro",
+        description="Write one report (REPORT.md + self-contained report.html) of every item the package shows, "
+        "with the paper's number, ours and a status.",
+        epilog=f"single report generators (chase repro TARGET --help):\n{targets}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--profile", default="quick", choices=("smoke", "quick", "full"), help="sizes (default: quick)")
+    p.add_argument("--only", default="", help="comma-separated items (default: all; --list names them)")
+    p.add_argument("--out", default="report", help="report folder (items cached in OUT/items)")
+    p.add_argument("--overwrite", action="store_true", help="recompute items cached with another config")
+    p.add_argument("--list", action="store_true", help="list the items and exit")
+    return p
+
+
+def report_main(argv: list[str]) -> int:
+    from paper_repro.report import build, select
+
+    args = _report_parser().parse_args(argv)
+    only = [s for s in args.only.split(",") if s]
+    if args.list:
+        for it in select(None):
+            print(f"{it.name:28s} {it.section}: {it.title}")
+        return 0
+    build(args.profile, only, args.out, args.overwrite)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    return dispatch(list(sys.argv[1:] if argv is None else argv), TARGETS, "chase repro", "target")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):
+        return dispatch(argv, TARGETS, "chase repro", "target")
+    return report_main(argv)
 
 
 if __name__ == "__main__":
