@@ -42,6 +42,7 @@ def _report_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="report", help="report folder (items cached in OUT/items)")
     p.add_argument("--overwrite", action="store_true", help="recompute items cached with another config")
     p.add_argument("--list", action="store_true", help="list the items and exit")
+    p.add_argument("--readme", default="", help="also write this item table (paper_repro/README.md is one)")
     return p
 
 
@@ -54,7 +55,12 @@ def report_main(argv: list[str]) -> int:
         for it in select(None):
             print(f"{it.name:28s} {it.section}: {it.title}")
         return 0
-    build(args.profile, only, args.out, args.overwrite)
+    reports = build(args.profile, only, args.out, args.overwrite)
+    if args.readme:
+        from paper_repro.report.render import readme_text
+        from rewards.io import atomic_write_text
+
+        atomic_write_text(args.readme, readme_text(reports, args.profile))
     return 0
 
 

@@ -4,7 +4,7 @@
 
     {"ncols": int (optional, default: all panels in one row),
      "panels": [{"title": str, "xlabel": str, "ylabel": str,
-                 "xscale": "linear" | "log" (optional), "ylim": [lo, hi] (optional),
+                 "xscale": "linear" | "log" (optional), "xticks": [values] (optional), "ylim": [lo, hi] (optional),
                  "hline": y (optional, a grey reference line),
                  "lines":  [{"label", "x": [N], "y": [N], "lo": [N]?, "hi": [N]?, "dash": "-"?, "color": k?}],
                  "points": [{"label", "x": [N], "y": [N], "lo": [N]?, "hi": [N]?, "color": k?}]}]}
@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from figures.style import PALETTE, new_figure
 
@@ -57,6 +58,9 @@ def plot(data: dict[str, Any]):
         ax.set(xlabel=p.get("xlabel", ""), ylabel=p.get("ylabel", ""), title=p.get("title", ""))
         if p.get("xscale"):
             ax.set_xscale(p["xscale"])
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor log ticks unlabelled: labels collide otherwise
+        if p.get("xticks"):
+            ax.set_xticks(p["xticks"], [f"{t:g}" for t in p["xticks"]])
         if p.get("ylim"):
             ax.set_ylim(*p["ylim"])
         handles, labels = ax.get_legend_handles_labels()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -9,11 +12,11 @@ from pathlib import Path
 
 from paper_repro.report.items import ITEMS, PROFILES, SECTIONS, Item
 from paper_repro.report.model import ItemReport
-from paper_repro.report.render import render_html, render_markdown
+from paper_repro.report.render import render_html, render_index, render_markdown
 from rewards.io import atomic_write_text
 from rewards.runs import cached
 
-__all__ = ["build", "select"]
+__all__ = ["build", "hardware", "select"]
 
 
 def select(only: Sequence[str] | None) -> list[Item]:
@@ -33,11 +36,20 @@ def _load_items() -> None:
     from paper_repro.report import items_bandit, items_files, items_theory  # noqa: F401
 
 
+def hardware() -> str:
+    """The machine an item ran on, in words (stored with the item: a cached item keeps its original machine)."""
+    import jax
+
+    backend = jax.default_backend()
+    accel = "" if backend == "cpu" else f", {backend}: {jax.devices()[0].device_kind}"
+    return f"{os.cpu_count()}-core {platform.machine()} CPU{accel}"
+
+
 def _timed(compute: Callable[[], dict]) -> Callable[[], dict]:
     def run() -> dict:
         t0 = time.perf_counter()
         data = compute()
-        return {"data": data, "compute_seconds": time.perf_counter() - t0}
+        return {"data": data, "compute_seconds": time.perf_counter() - t0, "hardware": hardware()}
 
     return run
 
@@ -67,10 +79,12 @@ def build(
         t0 = time.perf_counter()
         stored = cached(path, item.cache_key(profile), _timed(cfg.compute), overwrite)
         rep = cfg.render(stored["data"], out / "figures")
+        rep = dataclasses.replace(rep, seconds=stored["compute_seconds"], hardware=stored.get("hardware", "unknown"))
         total += stored["compute_seconds"]
         echo(f"[{k}/{len(items)}] {item.name}: {rep.status} ({time.perf_counter() - t0:.1f} s)")
         reports.append(rep)
     atomic_write_text(out / "REPORT.md", render_markdown(reports, profile, total))
+    atomic_write_text(out / "INDEX.md", render_index(reports, profile))
     atomic_write_text(out / "report.html", render_html(reports, profile, total, out))
     echo(f"wrote {out / 'REPORT.md'} and {out / 'report.html'}")
     return reports

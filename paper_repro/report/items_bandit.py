@@ -219,7 +219,12 @@ class BetaConfig:
             )
             for b in self.betas
         )
-        return BetaSection(runs).compute()
+        from rewards import QuantileMap
+        from theory.continuous import tilt_win_rate
+
+        grid = np.geomspace(min(self.betas) / 2, max(self.betas) * 2, 60)
+        lines = {s: np.asarray(tilt_win_rate(QuantileMap.parse(s), grid), float).tolist() for s in self.maps}
+        return {**BetaSection(runs).compute(), "theory": {"beta": grid.tolist(), "win_rate": lines}}
 
     def render(self, data: dict[str, Any], fig_dir: Path) -> ItemReport:
         from figures import repro_panels
@@ -238,13 +243,17 @@ class BetaConfig:
         lines, points = [], []
         for k, spec in enumerate(self.maps):
             mine = [r for r in data["rows"] if r["map"] == spec]
-            b = [r["beta"] for r in mine]
-            lines.append({"label": f"{spec} (tilt)", "x": b, "y": [r["theory_win_rate"] for r in mine], "color": k})
-            points.append({"x": b, "y": [r["win_rate"]["mean"] for r in mine], "color": k})
-        panel = {"title": "fixed point of training vs the tilt", "xlabel": "β", "ylabel": "true win rate vs π₀"}
+            th = data["theory"]
+            lines.append({"label": f"{spec}: tilt", "x": th["beta"], "y": th["win_rate"][spec], "color": k})
+            points.append({"x": [r["beta"] for r in mine], "y": [r["win_rate"]["mean"] for r in mine], "color": k})
+        panel = {
+            "title": "fixed point of training (points) vs the tilt (lines)",
+            "xlabel": "β",
+            "ylabel": "true win rate vs π₀",
+        }
         fig = draw(
             repro_panels.plot,
-            {"panels": [{**panel, "xscale": "log", "lines": lines, "points": points}]},
+            {"panels": [{**panel, "xscale": "log", "xticks": list(self.betas), "lines": lines, "points": points}]},
             fig_dir,
             "bandit_beta",
         )

@@ -177,7 +177,7 @@ def _corruption_panels(data: dict[str, Any]) -> dict[str, Any]:
                     "color": k,
                 }
             )
-    common = {"ylabel": "true win rate vs π₀", "ylim": [0.0, 1.02], "hline": 0.5}
+    common = {"ylabel": "true win rate vs π₀", "ylim": [0.45, 1.02], "hline": 0.5}
     return {
         "panels": [
             {
@@ -208,6 +208,6 @@ def _fig2() -> dict[str, Fig2Config]:
 def _corruptions() -> dict[str, CorruptionConfig]:
     return {
         "smoke": CorruptionConfig(maps=_MAPS[:2], n=(1, 4), betas=(0.3,), contexts=4, arms=200, samples=200),
-        "quick": CorruptionConfig(),
+        "quick": CorruptionConfig(n=(1, 2, 4, 16, 64), samples=4_000),
         "full": CorruptionConfig(n=(1, 2, 4, 16, 64, 256, 1024), samples=16_000),
     }

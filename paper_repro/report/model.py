@@ -74,7 +74,8 @@ class ItemReport:
     assumptions: tuple[str, ...] = ()
     command: str = ""
     why: str = ""
-    seconds: float = float("nan")
+    seconds: float = float("nan")  # compute time of the cached run (set by the build)
+    hardware: str = ""  # the machine that computed it (set by the build)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

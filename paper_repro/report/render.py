@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from paper_repro.report.model import STATUSES, ItemReport
+from paper_repro.report.model import STATUSES, ItemReport, Row
 
-__all__ = ["render_html", "render_markdown"]
+__all__ = ["readme_text", "render_html", "render_index", "render_markdown"]
 
 _BADGE = dict(zip(STATUSES, ("#1b7f3b", "#2f6db5", "#b3261e", "#6b6b6b"), strict=True))
 
@@ -64,6 +65,49 @@ def render_markdown(items: Sequence[ItemReport], profile: str, seconds: float) -
     return "\n".join(out) + "\n"
 
 
+def render_index(items: Sequence[ItemReport], profile: str) -> str:
+    """One table, a row per compared number: item, command, hardware, time, the paper's number, ours, status
+    (paper_repro/README.md is this table from a quick run, under a hand-written header)."""
+    out = [
+        f"Profile **{profile}**. Time: compute of the item's cached run on that hardware.",
+        "",
+        "| item | command | hardware | time | quantity | paper | ours | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for it in items:
+        first = (
+            f"[{it.name}](REPORT.md#{it.name})",
+            f"`{it.command}`" if it.command else "",
+            it.hardware,
+            f"{it.seconds:.0f} s",
+        )
+        for k, r in enumerate(it.rows or (Row("–", "", "–", it.status, it.why),)):
+            lead = first if k == 0 else ("", "", "", "")
+            out.append(
+                "| " + " | ".join(_md_cell(c) for c in (*lead, r.quantity, r.paper or "–", r.ours, r.status)) + " |"
+            )
+    return "\n".join(out) + "\n"
+
+
+_README_HEAD = """# paper_repro: every result of the package, with its command
+
+`chase repro` (the README's main job) runs every item below and writes one report, `REPORT.md` plus a
+self-contained `report.html`; `chase repro --only ITEM` runs one. The single-report generators behind `docs/`
+(`chase repro bandit-findings`, `rubric-world-sensitivity`, ...) stay available as targets: `chase repro --help`.
+
+This page is written by `chase repro --profile quick --out docs/report --readme paper_repro/README.md` (the report
+it links to is committed there); the table below
+is that run's (hardware and time are those of the run that computed each item; items read from committed files
+take no time here, and their commands say how they were made).
+
+"""
+
+
+def readme_text(items: Sequence[ItemReport], profile: str) -> str:
+    """paper_repro/README.md: a fixed header and :func:`render_index`'s table."""
+    return _README_HEAD + render_index(items, profile).replace("](REPORT.md#", "](../docs/report/REPORT.md#")
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 line-height:1.45;color:#1d1d1f}
@@ -73,6 +117,7 @@ th,td{border:1px solid #ccc;padding:.35em .5em;vertical-align:top;text-align:lef
 .badge{display:inline-block;padding:.1em .55em;border-radius:.8em;color:#fff;font-size:.85em;white-space:nowrap}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}
 .assume{color:#444;font-size:.92em}
+table.rows td:nth-child(1){width:30%}table.rows td:nth-child(3){width:26%}table.rows td:nth-child(5){width:20%}
 """
 
 
@@ -92,7 +137,8 @@ def _item_html(it: ItemReport, report_dir: Path) -> list[str]:
         out.append(f"<p><b>Why:</b> {e(it.why)}</p>")
     out += [_embedded(report_dir, f) for f in it.figures]
     if it.rows:
-        out.append("<table><tr><th>quantity</th><th>paper</th><th>ours</th><th>status</th><th>test / note</th></tr>")
+        heads = "".join(f"<th>{h}</th>" for h in ("quantity", "paper", "ours", "status", "test / note"))
+        out.append(f'<table class="rows"><tr>{heads}</tr>')
         for r in it.rows:
             cells = (e(r.quantity), e(r.paper or "–"), e(r.ours), _badge(r.status), e(r.note))
             out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -104,11 +150,17 @@ def _item_html(it: ItemReport, report_dir: Path) -> list[str]:
     return out
 
 
+def _inline(escaped: str) -> str:
+    """The header's Markdown emphasis as HTML (``**b**``, ``*i*``), on already-escaped text."""
+    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
+    return re.sub(r"\*([^*]+)\*", r"<i>\1</i>", escaped)
+
+
 def render_html(items: Sequence[ItemReport], profile: str, seconds: float, report_dir: Path) -> str:
     """The report as one self-contained HTML page (figures read from ``report_dir`` and embedded)."""
     e = html.escape
     head = _header(profile, seconds, items)
-    body = [f"<h1>{e(head[0][2:])}</h1>"] + [f"<p>{e(line)}</p>" for line in head[2:] if line]
+    body = [f"<h1>{e(head[0][2:])}</h1>"] + [f"<p>{_inline(e(line))}</p>" for line in head[2:] if line]
     body.append("<table><tr><th>item</th><th>section</th><th>status</th></tr>")
     body += [
         f'<tr><td><a href="#{e(i.name)}">{e(i.name)}</a></td><td>{e(i.section)}</td><td>{_badge(i.status)}</td></tr>'
