@@ -95,3 +95,20 @@ def test_cli_lists_items(capsys):
     assert chase_main(["repro", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ITEMS)
+
+
+@pytest.mark.slow
+def test_full_profile_reruns_the_triage_pipeline(tmp_path):
+    """The full profile's RFT item really trains (smoke-sized here: 1 seed, 2 GRPO steps, two rubrics)."""
+    from paper_repro.report.items_files import TriageRunConfig
+
+    cfg = TriageRunConfig(
+        seeds=1,
+        max_steps=2,
+        work=str(tmp_path / "rft"),
+        config="rft/configs/smoke.yaml",
+        proxies=("initial", "gold-rubric"),
+    )
+    data = cfg.compute()
+    assert set(data["stats"]) == {"initial", "gold-rubric"}
+    assert all(st["n_seeds"] == 1 and st["final_step"] == 2 for st in data["stats"].values())

@@ -16,7 +16,7 @@ from paper_repro.report.items import register
 from paper_repro.report.model import DOES_NOT_HOLD, HOLDS, HOLDS_UNDER_ASSUMPTIONS, ItemReport, Row
 from paper_repro.report.plots import draw
 
-__all__ = ["BenchmarksConfig", "TriageFilesConfig", "parse_benchmarks"]
+__all__ = ["BenchmarksConfig", "TriageFilesConfig", "TriageRunConfig", "parse_benchmarks"]
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (files committed beside the package)
 
@@ -37,15 +37,8 @@ def _curve_stats(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class TriageFilesConfig:
-    """The CPU triage runs (8 seeds per rubric) from their committed curve file."""
-
-    curves: str = "docs/figures/rft_cpu_curves.json"
-
-    def compute(self) -> dict[str, Any]:
-        data = json.loads((ROOT / self.curves).read_text(encoding="utf-8"))
-        return {"curves": data, "stats": {k: _curve_stats(v) for k, v in data.items()}}
+class _TriageReport:
+    """How both triage configs (committed file, rerun) render their curves."""
 
     def render(self, data: dict[str, Any], fig_dir: Path) -> ItemReport:
         from figures import repro_panels
@@ -93,6 +86,55 @@ class TriageFilesConfig:
             ),
             command="see docs/rft_findings.md (chase rft build-task / pretrain / train / collect)",
         )
+
+
+@dataclass(frozen=True)
+class TriageFilesConfig(_TriageReport):
+    """The CPU triage runs (8 seeds per rubric) from their committed curve file."""
+
+    curves: str = "docs/figures/rft_cpu_curves.json"
+
+    def compute(self) -> dict[str, Any]:
+        data = json.loads((ROOT / self.curves).read_text(encoding="utf-8"))
+        return {"curves": data, "stats": {k: _curve_stats(v) for k, v in data.items()}}
+
+
+_PROXIES = {"initial": "initial", "gold-rubric": "gold", "refined": "refined"}  # report name -> --proxy
+
+
+@dataclass(frozen=True)
+class TriageRunConfig(_TriageReport):
+    """The full profile reruns the CPU triage experiment of docs/rft_findings.md: ``seeds`` GRPO runs per rubric
+    (``chase rft train --config rft/configs/cpu.yaml``; the task and the nano LM are built on first use), then
+    gathers them with ``rft.seeds``. Needs the ``rft`` extra; about 2-5 min per run on 2 CPU cores (24 runs).
+    Runs live in ``work`` and a rerun resumes each from its newest checkpoint."""
+
+    seeds: int = 8
+    max_steps: int = 200
+    work: str = "runs/rft/cpu"  # relative to the repository (or absolute)
+    config: str = "rft/configs/cpu.yaml"
+    proxies: tuple[str, ...] = tuple(_PROXIES)  # report names, see _PROXIES
+
+    def compute(self) -> dict[str, Any]:
+        import subprocess
+        import sys
+
+        from rft.seeds import SeedsConfig, collect, figure_data
+
+        w = ROOT / self.work
+        runs: dict[str, list[str]] = {name: [] for name in self.proxies}
+        for s in range(self.seeds):
+            for name in self.proxies:
+                proxy = _PROXIES[name]
+                out = w / f"seed{s}" / f"grpo-{proxy}"
+                cmd = [sys.executable, "-m", "chase.cli", "rft", "train", "--config", self.config]
+                cmd += ["--proxy", proxy, "--seed", str(s), "--max_steps", str(self.max_steps)]
+                cmd += ["--task_dir", str(w / "task"), "--model_name_or_path", str(w / "tinylm")]
+                subprocess.run([*cmd, "--output_dir", str(out)], check=True, cwd=ROOT)
+                runs[name].append(str(out))
+        result = collect(SeedsConfig(conditions=tuple((n, tuple(d)) for n, d in runs.items())))
+        data = {c["name"]: c for c in figure_data(result)["conditions"]}
+        return {"curves": data, "stats": {k: _curve_stats(v) for k, v in data.items()}}
 
 
 def _triage_panels(curves: dict[str, Any]) -> dict[str, Any]:
@@ -164,9 +206,9 @@ class BenchmarksConfig:
         )
 
 
-@register("rft-triage", "Real RFT: triage task", "Real RFT")
-def _triage() -> dict[str, TriageFilesConfig]:
-    return {p: TriageFilesConfig() for p in ("smoke", "quick", "full")}
+@register("rft-triage", "Real RFT: triage task", "Real RFT", needs="rft")
+def _triage() -> dict[str, _TriageReport]:
+    return {"smoke": TriageFilesConfig(), "quick": TriageFilesConfig(), "full": TriageRunConfig()}
 
 
 @register("benchmarks", "Benchmarks", "Benchmarks")
