@@ -49,7 +49,10 @@ def _report_parser() -> argparse.ArgumentParser:
 def report_main(argv: list[str]) -> int:
     from paper_repro.report import build, select
 
-    args = _report_parser().parse_args(argv)
+    try:
+        args = _report_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) and usage errors (2) return their code like every other command
+        return int(e.code or 0)
     only = [s for s in args.only.split(",") if s]
     if args.list:
         for it in select(None):
