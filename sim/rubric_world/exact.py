@@ -35,6 +35,7 @@ __all__ = [
     "factorized_logprobs",
     "proxy_scores",
     "tilt_arrays",
+    "tilt_expectations",
 ]
 
 # float64 copies of a (P, R) array that exact_tilt holds at once (inputs, exponent, log-pmf, temporaries)
@@ -135,28 +136,48 @@ def _check_inputs(base_logp, proxy, gold, beta) -> tuple[np.ndarray, ...]:
     return (*arrs, b)
 
 
+def _tilts(base_logp, proxy, gold, beta):
+    """Checked inputs, then per beta: (i, 1/beta, s = proxy/beta on the support, log Z (P,), pmf (P, R))."""
+    lp0, r, g, b = _check_inputs(base_logp, proxy, gold, beta)
+    check_memory(8.0 * lp0.size * _LIVE_COPIES, "the exact tilt", "lower n_prompts")
+    lp0 = lp0 - _logsumexp(lp0)[:, None]  # normalise pi_0
+    support = np.isfinite(lp0)
+    for i, bi in enumerate(b):
+        t = 0.0 if np.isinf(bi) else 1.0 / bi
+        s = np.where(support, t * r, 0.0)  # log pi_beta - log pi_0 + log Z
+        a = lp0 + s
+        logz = _logsumexp(a)  # (P,)
+        yield i, t, s, logz, np.exp(a - logz[:, None])
+
+
 def exact_tilt(base_logp, proxy, gold, beta) -> TiltCurve:
     """The exact tilt ``pi_beta ∝ pi_0 exp(proxy / beta)`` per prompt, for each beta.
 
     base_logp (P, R): log pi_0 per prompt (need not be normalised; -inf = outside the support);
     proxy, gold (P, R): scores of each response; beta (B,): temperatures, np.inf = pi_0.
     Returns :class:`TiltCurve` with (B,) means over prompts. Memory: a few (P, R) float64 arrays (checked)."""
-    lp0, r, g, b = _check_inputs(base_logp, proxy, gold, beta)
-    check_memory(8.0 * lp0.size * _LIVE_COPIES, "the exact tilt", "lower n_prompts")
-    lp0 = lp0 - _logsumexp(lp0)[:, None]  # normalise pi_0
-    support = np.isfinite(lp0)
+    r, g, b = np.asarray(proxy, np.float64), np.asarray(gold, np.float64), np.atleast_1d(np.asarray(beta, float))
     kl, eg, er = (np.empty(b.size) for _ in range(3))
-    for i, bi in enumerate(b):
-        t = 0.0 if np.isinf(bi) else 1.0 / bi
-        s = np.where(support, t * r, 0.0)  # log pi_beta - log pi_0 + log Z
-        a = lp0 + s
-        logz = _logsumexp(a)  # (P,)
-        pmf = np.exp(a - logz[:, None])
+    for i, t, s, logz, pmf in _tilts(base_logp, r, g, b):
         # KL = E_beta[log pi_beta - log pi_0] = E_beta[s] - log Z: no log of a tiny pmf is ever taken
         kl[i] = 0.0 if t == 0.0 else np.mean(np.maximum((pmf * s).sum(1) - logz, 0.0))
         eg[i] = np.mean((pmf * g).sum(1))
         er[i] = np.mean((pmf * r).sum(1))
     return TiltCurve(b, kl, eg, er)
+
+
+def tilt_expectations(base_logp, proxy, values, beta) -> np.ndarray:
+    """(B, F) mean over prompts of ``E_{pi_beta}[values]`` for per-response features ``values`` (R, F), e.g.
+    :func:`all_responses` for each property's inclusion probability under the tilt."""
+    v = np.asarray(values, np.float64)
+    lp = np.asarray(base_logp, np.float64)
+    if v.ndim != 2 or v.shape[0] != lp.shape[-1]:
+        raise ValueError(f"values must have shape (R={lp.shape[-1]}, F); got {v.shape}")
+    b = np.atleast_1d(np.asarray(beta, float))
+    out = np.empty((b.size, v.shape[1]))
+    for i, _t, _s, _logz, pmf in _tilts(lp, proxy, np.zeros_like(lp), b):
+        out[i] = (pmf @ v).mean(0)
+    return out
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:
