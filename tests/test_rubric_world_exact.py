@@ -17,7 +17,7 @@ from sim.rubric_world import (
     make_world,
     proxy_scores,
     tilt_arrays,
-    tilt_expectations,
+    tilt_with_expectations,
 )
 from theory.bandit import evaluate, tilt_pmf
 
@@ -115,10 +115,11 @@ def test_bad_input_is_a_clear_error(arrays):
 def test_tilt_expectations_are_the_tilted_marginals(arrays):
     lp, r, _g = arrays
     x = all_responses()
-    marg = tilt_expectations(lp, r, x, [np.inf, 0.05])
+    curve, marg = tilt_with_expectations(lp, r, _g, [np.inf, 0.05], x)
+    np.testing.assert_allclose(curve.gold, exact_tilt(lp, r, _g, [np.inf, 0.05]).gold)
     np.testing.assert_allclose(marg[0], (np.exp(lp) @ x).mean(0), rtol=1e-9)
     a = lp + r / 0.05
     pmf = np.exp(a - a.max(1, keepdims=True))
     np.testing.assert_allclose(marg[1], ((pmf / pmf.sum(1, keepdims=True)) @ x).mean(0), rtol=1e-9)
     with pytest.raises(ValueError, match="values must have shape"):
-        tilt_expectations(lp, r, x[:5], [1.0])
+        tilt_with_expectations(lp, r, _g, [1.0], x[:5])

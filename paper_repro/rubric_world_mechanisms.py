@@ -1,0 +1,213 @@
+"""Regenerate docs/rubric_world_mechanisms.md: which mechanism makes gold peak in the rubric world (issue 13).
+
+    chase repro rubric-world-mechanisms [--seeds 8] [--out runs/rubric_world_mechanisms]
+                                        [--doc docs/rubric_world_mechanisms.md] [--figures docs/figures]
+                                        [--overwrite] [any MechanismConfig flag, e.g. --train-steps 600]
+
+Per world: the exact KL-regularized optimum over all 2^13 responses (sim.rubric_world.exact) beside GRPO with
+SGD, Adam and natural gradient, for every rubric condition, in the standard world and in a variant whose
+initial rubric is wrong in the high-reward tail (sim.rubric_experiments.mechanisms). The summary is cached in
+OUT/summary.json with ``rewards.runs.cached`` (another config: rerun with --overwrite); the report and figure
+are written from it. A few minutes on 2 cores at the default size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from chase.cli import Parser
+from chase.flags import add_config_flags, config_from_args
+from figures.rubric_world_mechanisms import plot_mechanisms
+from figures.style import save_from_file
+from rewards.io import atomic_write_text, write_json
+from rewards.runs import RunConfigMismatch, cached
+from rewards.stats import format_interval
+from sim.rubric_experiments.mechanism_summary import MIN_DROP
+from sim.rubric_experiments.mechanisms import MechanismConfig
+
+__all__ = ["compute", "main", "report"]
+
+NO_FLAG = ("verifier.fpr", "verifier.fnr")
+FIG_STEM = "rubric_world_mechanisms"
+
+
+def compute(cfg: MechanismConfig) -> dict[str, Any]:
+    import jax
+
+    from sim.rubric_experiments.mechanism_summary import summarize
+    from sim.rubric_experiments.mechanisms import run
+
+    return summarize(run(cfg, jax.random.key(cfg.seed), progress=lambda s: print(s, flush=True)))
+
+
+def _f(iv: dict, d: int = 3, scale: float = 1.0) -> str:
+    return format_interval(iv, d, scale, min_width=-math.inf)
+
+
+def _assumptions(s: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    opts = ", ".join(f"{o} (lr {lr})" for o, lr in zip(s["optimizers"], s["lrs"], strict=True))
+    tr = cfg["train"]
+    return [
+        "## Assumed",
+        "",
+        f"- World, verifier and proposer: the defaults of `chase sim rubric-world` (the tuned world), with "
+        f"{cfg['world']['n_prompts']} prompts per world;",
+        "  whatever proposer this tree's `sim.rubric_world` has. Refinement as in that command (same pools).",
+        f'- Tail-flaw variant: every initial rubric also has the criterion "{cfg["tail_text"]}" (weight '
+        f"{cfg['tail_weight']:g}),",
+        f"  YES iff the response has `{cfg['tail_property']}`, which gold penalizes (weight 3). Small next to the",
+        "  facts' weights, it changes the ranking mostly among responses that already satisfy the rest: the proxy",
+        "  is wrong in the high-reward tail. Refinement starts from this rubric. Its weight is swept (table 4).",
+        f"- GRPO: {tr['steps']} steps, {tr['group_size']} samples per prompt, KL coefficient {tr['kl_coef']}, "
+        f"optimizers {opts};",
+        f"  Adam b1 {tr['adam_b1']}, b2 {tr['adam_b2']}; natural gradient = SGD step divided by the exact Fisher",
+        f"  diag(p(1-p)) of the factorized policy, damping {tr['ng_damping']}. The learning rates are a choice",
+        "  (each optimizer peaks inside the run on the standard initial rubric), not tuned for gold.",
+        "- Exact tilt: pi_beta ∝ pi_0 exp(E[proxy score | response] / beta) over all 8192 responses per prompt,",
+        f"  pi_0 = the base model; {cfg['n_beta']} temperatures from {cfg['beta_max']:g} down to {cfg['beta_min']:g}.",
+        "  KL is sequence-level (whole responses) for both; for GRPO's factorized policy it equals the",
+        "  per-property sum the trainer logs.",
+        f"- A curve *peaks* when its gold falls after the peak by more than {MIN_DROP} (95% CI over worlds above",
+        f"  {MIN_DROP}), is *flat* when the CI is below it, else *unclear*. GRPO's peak is taken from a 5-step",
+        "  moving average (as in the main report). Mechanism: *tail* when the exact tilt itself peaks, *trainer*",
+        "  when only GRPO does, *none* otherwise.",
+        "",
+    ]
+
+
+def _tilt_table(s: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 1. Exact tilt (the KL-regularized optimum) per rubric condition",
+        "",
+        "| variant | condition | gold at base | peak gold | KL at peak | gold at max KL | max KL | drop | shape "
+        "| P(tail prop.) at peak | at max KL |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v, rows in s["table"].items():
+        for c, m in rows.items():
+            t = m["tilt"]
+            cells = [v, c, _f(t["start"]), _f(t["peak"]), _f(t["peak_kl"], 2), _f(t["end"]), _f(t["end_kl"], 2)]
+            cells += [_f(t["drop"]), t["shape"], _f(t["tail_prob_peak"], 2), _f(t["tail_prob_end"], 2)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _grpo_table(s: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 2. GRPO per rubric condition and optimizer",
+        "",
+        "Gap = GRPO's gold minus the exact tilt's gold at the same sequence KL (negative: GRPO is below the",
+        "optimum's path).",
+        "",
+        "| variant | condition | optimizer | peak gold | peak step | KL at peak | final gold | final KL | drop "
+        "| shape | mechanism | gap at peak | gap at final |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v, rows in s["table"].items():
+        for c, m in rows.items():
+            for o, g in m["grpo"].items():
+                cells = [v, c, o, _f(g["peak"]), _f(g["peak_step"], 0), _f(g["peak_kl"], 2), _f(g["final"])]
+                cells += [_f(g["final_kl"], 2), _f(g["drop"]), g["shape"], g["mechanism"]]
+                cells += [_f(g["gap_at_peak"]), _f(g["gap_at_final"])]
+                lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _refinement_table(s: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 3. Does refinement delay the collapse or remove it?",
+        "",
+        "Against the same world's initial rubric. Tilt: change of the KL at the peak; GRPO: ratio of mean peak",
+        "steps (refined / initial, bootstrap 95% interval).",
+        "",
+        "| variant | condition | tilt | tilt peak-KL change | " + " | ".join(s["optimizers"]) + " |",
+        "|---|---|---|---|" + "---|" * len(s["optimizers"]),
+    ]
+    for v, rows in s["refinement"].items():
+        for c, r in rows.items():
+            cells = [v, c, f"{r['tilt']['verdict']} ({r['tilt']['initial']} -> {r['tilt']['refined']})"]
+            cells.append(_f(r["tilt"]["peak_kl_change"], 2))
+            for o in s["optimizers"]:
+                ro, ratio = r[o], r[o]["peak_step_ratio"]
+                cells.append(
+                    f"{ro['verdict']} ({ro['initial']} -> {ro['refined']}); peak step x{ratio['ratio_of_means']:.2f} "
+                    f"[{ratio['lo']:.2f}, {ratio['hi']:.2f}]"
+                )
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _sweep_table(s: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## 4. The tail flaw's weight (exact tilt of the initial rubric plus the `{cfg['tail_property']}` criterion)",
+        "",
+        "| flaw weight | peak gold | KL at peak | gold at max KL | drop | shape |",
+        "|---|---|---|---|---|---|",
+    ]
+    for w, m in s["tail_sweep"].items():
+        lines.append(
+            f"| {w} | {_f(m['peak'])} | {_f(m['peak_kl'], 2)} | {_f(m['end'])} | {_f(m['drop'])} | {m['shape']} |"
+        )
+    return lines + [""]
+
+
+def report(s: dict[str, Any], cfg: dict[str, Any], figure: str | None) -> str:
+    lines = [
+        "# Rubric world: which mechanism makes gold peak",
+        "",
+        "Generated by `chase repro rubric-world-mechanisms` (= `python -m paper_repro.rubric_world_mechanisms`)",
+        f"from {s['seeds']} worlds (seeds {cfg['seed']}..{cfg['seed'] + s['seeds'] - 1}); every number is a mean "
+        "with a 95% t-interval over worlds.",
+        f"Predictions made before the runs: [rubric_world_mechanisms.predictions.md]"
+        f"(rubric_world_mechanisms.predictions.md). Run time {s['seconds']:.0f} s.",
+        "",
+    ]
+    lines += _assumptions(s, cfg)
+    if figure:
+        lines += [f"![gold vs KL: exact tilt and GRPO]({figure})", ""]
+    lines += _tilt_table(s) + _grpo_table(s) + _refinement_table(s) + _sweep_table(s, cfg)
+    return "\n".join(lines)
+
+
+def _figure(s: dict[str, Any], fig_dir: Path) -> Path:
+    keys = ("variants", "conditions", "optimizers", "seeds")
+    data = {"title": "Rubric world: exact tilt vs GRPO", **{k: s[k] for k in keys}, **s["curves"]}
+    path = write_json(fig_dir / f"{FIG_STEM}.json", data)
+    return save_from_file(plot_mechanisms, path)["png"]
+
+
+def main(argv: list[str] | None = None, base: MechanismConfig | None = None) -> int:
+    """``base``: the config the flags change (tests pass a tiny one)."""
+    p = Parser(prog="chase repro rubric-world-mechanisms", description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/rubric_world_mechanisms")
+    p.add_argument("--doc", default="docs/rubric_world_mechanisms.md")
+    p.add_argument("--figures", default="docs/figures", help="folder of the figure (PNG, PDF and its numbers)")
+    p.add_argument("--overwrite", action="store_true", help="recompute although OUT/summary.json exists")
+    base = MechanismConfig() if base is None else base
+    add_config_flags(p, MechanismConfig, exclude=NO_FLAG, base=base)
+    a = p.parse_args(argv)
+    try:
+        cfg = config_from_args(MechanismConfig, a, base=base)
+    except ValueError as e:
+        p.error(str(e))
+    t0 = time.perf_counter()
+    try:
+        s = cached(Path(a.out) / "summary.json", cfg.to_dict(), lambda: compute(cfg), overwrite=a.overwrite)
+    except RunConfigMismatch as e:
+        p.error(str(e))
+    doc = Path(a.doc)
+    png = _figure(s, Path(a.figures))
+    try:
+        rel = png.resolve().relative_to(doc.resolve().parent).as_posix()
+    except ValueError:
+        rel = png.resolve().as_posix()
+    atomic_write_text(doc, report(s, cfg.to_dict(), rel))
+    print(f"wrote {doc} and {png} ({time.perf_counter() - t0:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
