@@ -1,8 +1,10 @@
-"""The rubric-world mechanisms figure: gold vs sequence-level KL, the exact tilt beside GRPO per optimizer, one
-panel per (variant, rubric condition). Takes the plain dict that ``paper_repro.rubric_world_mechanisms`` writes::
+"""The rubric-world mechanisms figure: gold vs sequence-level KL, the exact tilt and the best factorized policy
+beside GRPO per optimizer, one panel per (variant, rubric condition). Takes the plain dict that
+``paper_repro.rubric_world_mechanisms`` writes::
 
     {"title": str, "seeds": S, "variants": [V], "conditions": [K], "optimizers": [O],
-     "tilt_kl": [V][K][B], "tilt_gold": [V][K][B], "grpo_kl": [V][K][O][T], "grpo_gold": [V][K][O][T]}
+     "tilt_kl": [V][K][B], "tilt_gold": [V][K][B], "fact_kl": [V][K][B], "fact_gold": [V][K][B],
+     "grpo_kl": [V][K][O][T], "grpo_gold": [V][K][O][T]}
 
 (means over worlds). The tilt's peak and GRPO's peaks are marked.
 """
@@ -23,6 +25,11 @@ def _panel(ax, data: dict[str, Any], v: int, k: int, xmax: float) -> None:
     ax.plot(tkl, tg, color="black", lw=2.2, label="exact tilt")
     i = int(tg.argmax())
     ax.plot([tkl[i]], [tg[i]], marker="o", color="black", ms=5, zorder=5)
+    fkl, fg = np.asarray(data["fact_kl"][v][k], float), np.asarray(data["fact_gold"][v][k], float)
+    if np.all(np.isfinite(fg)):
+        ax.plot(fkl, fg, color="dimgray", lw=1.8, ls="--", label="best factorized policy")
+        j = int(fg.argmax())
+        ax.plot([fkl[j]], [fg[j]], marker="o", color="dimgray", ms=4, zorder=5)
     for o, opt in enumerate(data["optimizers"]):
         kl, g = np.asarray(data["grpo_kl"][v][k][o]), np.asarray(data["grpo_gold"][v][k][o])
         col = PALETTE[o % len(PALETTE)]
@@ -35,7 +42,7 @@ def _panel(ax, data: dict[str, Any], v: int, k: int, xmax: float) -> None:
 
 def plot_mechanisms(data: dict[str, Any]):
     V, K = len(data["variants"]), len(data["conditions"])
-    fig, axes = new_figure(ncols=K, nrows=V, width=3.3, height=2.9, sharey="row")
+    fig, axes = new_figure(ncols=K, nrows=V, width=3.3, height=2.9)  # own y-range: the peaks are small
     grpo_max = max(float(np.max(data["grpo_kl"][v])) for v in range(V))
     xmax = 1.6 * grpo_max  # the tilt goes on to larger KL; GRPO's range and a bit beyond is what is compared
     for v in range(V):

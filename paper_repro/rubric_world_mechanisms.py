@@ -31,7 +31,6 @@ from sim.rubric_experiments.mechanisms import MechanismConfig
 __all__ = ["compute", "main", "report"]
 
 NO_FLAG = ("verifier.fpr", "verifier.fnr")
-FIG_STEM = "rubric_world_mechanisms"
 
 
 def compute(cfg: MechanismConfig) -> dict[str, Any]:
@@ -45,6 +44,32 @@ def compute(cfg: MechanismConfig) -> dict[str, Any]:
 
 def _f(iv: dict, d: int = 3, scale: float = 1.0) -> str:
     return format_interval(iv, d, scale, min_width=-math.inf)
+
+
+def _curve_text(m: dict[str, Any]) -> str:
+    return f"{m['shape']} (peak {_f(m['peak'])} at KL {_f(m['peak_kl'], 2)}; drop after it {_f(m['drop'])})"
+
+
+def _findings(s: dict[str, Any]) -> list[str]:
+    """One bullet per variant (its initial rubric) and one per variant's refinements, all from the summary."""
+    lines = ["## Findings (generated from the tables below)", ""]
+    for v, rows in s["table"].items():
+        m = rows[s["conditions"][0]]
+        grpo = "; ".join(
+            f"{o}: {g['shape']} (peak step {_f(g['peak_step'], 0)}, drop {_f(g['drop'])}; mechanism: {g['mechanism']})"
+            for o, g in m["grpo"].items()
+        )
+        lines.append(
+            f"- **{v}, initial rubric.** Exact tilt: {_curve_text(m['tilt'])}. Best factorized policy: "
+            f"{_curve_text(m['factorized'])}. GRPO: {grpo}."
+        )
+    for v, rows in s["refinement"].items():
+        parts = []
+        for kind in ["tilt", "factorized", *s["optimizers"]]:
+            verdicts = [f"{c}: {r[kind]['verdict']}" for c, r in rows.items()]
+            parts.append(f"{kind} -- " + ", ".join(verdicts))
+        lines.append(f"- **{v}, refinement vs the initial rubric.** " + "; ".join(parts) + ".")
+    return lines + [""]
 
 
 def _assumptions(s: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
@@ -80,17 +105,22 @@ def _assumptions(s: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
 
 def _tilt_table(s: dict[str, Any]) -> list[str]:
     lines = [
-        "## 1. Exact tilt (the KL-regularized optimum) per rubric condition",
+        "## 1. The optima per rubric condition: exact tilt (all distributions) and best factorized policy",
         "",
-        "| variant | condition | gold at base | peak gold | KL at peak | gold at max KL | max KL | drop | shape "
-        "| P(tail prop.) at peak | at max KL |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Tilt: pi_beta over all 8192 responses. Factorized: the best product-of-Bernoulli policy at each beta",
+        "(GRPO's policy class; the branch that starts at the base policy). P(tail prop.): the tail property's",
+        "inclusion probability under the tilt at its peak and at its largest KL.",
+        "",
+        "| variant | condition | tilt: peak gold | KL at peak | gold at max KL | max KL | drop | shape "
+        "| P(tail prop.) peak / max KL | factorized: peak gold | KL at peak | gold at max KL | drop | shape |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v, rows in s["table"].items():
         for c, m in rows.items():
-            t = m["tilt"]
-            cells = [v, c, _f(t["start"]), _f(t["peak"]), _f(t["peak_kl"], 2), _f(t["end"]), _f(t["end_kl"], 2)]
-            cells += [_f(t["drop"]), t["shape"], _f(t["tail_prob_peak"], 2), _f(t["tail_prob_end"], 2)]
+            t, f = m["tilt"], m["factorized"]
+            cells = [v, c, _f(t["peak"]), _f(t["peak_kl"], 2), _f(t["end"]), _f(t["end_kl"], 2), _f(t["drop"])]
+            cells += [t["shape"], f"{_f(t['tail_prob_peak'], 2)} / {_f(t['tail_prob_end'], 2)}"]
+            cells += [_f(f["peak"]), _f(f["peak_kl"], 2), _f(f["end"]), _f(f["drop"]), f["shape"]]
             lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -100,11 +130,12 @@ def _grpo_table(s: dict[str, Any]) -> list[str]:
         "## 2. GRPO per rubric condition and optimizer",
         "",
         "Gap = GRPO's gold minus the exact tilt's gold at the same sequence KL (negative: GRPO is below the",
-        "optimum's path).",
+        "optimum's path); factorized gap: the same against the best factorized policy (what the training path",
+        "adds to the policy class).",
         "",
         "| variant | condition | optimizer | peak gold | peak step | KL at peak | final gold | final KL | drop "
-        "| shape | mechanism | gap at peak | gap at final |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| shape | mechanism | gap at peak | gap at final | factorized gap at peak | at final |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v, rows in s["table"].items():
         for c, m in rows.items():
@@ -112,6 +143,7 @@ def _grpo_table(s: dict[str, Any]) -> list[str]:
                 cells = [v, c, o, _f(g["peak"]), _f(g["peak_step"], 0), _f(g["peak_kl"], 2), _f(g["final"])]
                 cells += [_f(g["final_kl"], 2), _f(g["drop"]), g["shape"], g["mechanism"]]
                 cells += [_f(g["gap_at_peak"]), _f(g["gap_at_final"])]
+                cells += [_f(g["gap_fact_at_peak"]), _f(g["gap_fact_at_final"])]
                 lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -120,16 +152,19 @@ def _refinement_table(s: dict[str, Any]) -> list[str]:
     lines = [
         "## 3. Does refinement delay the collapse or remove it?",
         "",
-        "Against the same world's initial rubric. Tilt: change of the KL at the peak; GRPO: ratio of mean peak",
-        "steps (refined / initial, bootstrap 95% interval).",
+        "Against the same world's initial rubric (initial shape -> refined shape). Tilt: change of the KL at",
+        "its peak; GRPO: ratio of mean peak steps (refined / initial, bootstrap 95% interval). GRPO's verdicts",
+        "hold within its run's steps; the optima's for any KL on their grid.",
         "",
-        "| variant | condition | tilt | tilt peak-KL change | " + " | ".join(s["optimizers"]) + " |",
-        "|---|---|---|---|" + "---|" * len(s["optimizers"]),
+        "| variant | condition | tilt | tilt peak-KL change | factorized | " + " | ".join(s["optimizers"]) + " |",
+        "|---|---|---|---|---|" + "---|" * len(s["optimizers"]),
     ]
     for v, rows in s["refinement"].items():
         for c, r in rows.items():
             cells = [v, c, f"{r['tilt']['verdict']} ({r['tilt']['initial']} -> {r['tilt']['refined']})"]
             cells.append(_f(r["tilt"]["peak_kl_change"], 2))
+            fa = r["factorized"]
+            cells.append(f"{fa['verdict']} ({fa['initial']} -> {fa['refined']})")
             for o in s["optimizers"]:
                 ro, ratio = r[o], r[o]["peak_step_ratio"]
                 cells.append(
@@ -165,17 +200,23 @@ def report(s: dict[str, Any], cfg: dict[str, Any], figure: str | None) -> str:
         f"(rubric_world_mechanisms.predictions.md). Run time {s['seconds']:.0f} s.",
         "",
     ]
-    lines += _assumptions(s, cfg)
+    lines += _findings(s) + _assumptions(s, cfg)
     if figure:
-        lines += [f"![gold vs KL: exact tilt and GRPO]({figure})", ""]
+        lines += [
+            f"![gold vs KL: exact tilt and GRPO]({figure})",
+            "",
+            "Means over worlds. The x-axis stops at 1.6 x GRPO's largest KL; the optima go on (table 1).",
+            "",
+        ]
     lines += _tilt_table(s) + _grpo_table(s) + _refinement_table(s) + _sweep_table(s, cfg)
     return "\n".join(lines)
 
 
-def _figure(s: dict[str, Any], fig_dir: Path) -> Path:
+def _figure(s: dict[str, Any], fig_dir: Path, stem: str) -> Path:
     keys = ("variants", "conditions", "optimizers", "seeds")
-    data = {"title": "Rubric world: exact tilt vs GRPO", **{k: s[k] for k in keys}, **s["curves"]}
-    path = write_json(fig_dir / f"{FIG_STEM}.json", data)
+    title = f"Rubric world: exact tilt vs GRPO ({s['steps']} steps)"
+    data = {"title": title, **{k: s[k] for k in keys}, **s["curves"]}
+    path = write_json(fig_dir / f"{stem}.json", data)
     return save_from_file(plot_mechanisms, path)["png"]
 
 
@@ -184,7 +225,7 @@ def main(argv: list[str] | None = None, base: MechanismConfig | None = None) -> 
     p = Parser(prog="chase repro rubric-world-mechanisms", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/rubric_world_mechanisms")
     p.add_argument("--doc", default="docs/rubric_world_mechanisms.md")
-    p.add_argument("--figures", default="docs/figures", help="folder of the figure (PNG, PDF and its numbers)")
+    p.add_argument("--figures", default="docs/figures", help="folder of the figure DOC_STEM.png/.pdf/.json")
     p.add_argument("--overwrite", action="store_true", help="recompute although OUT/summary.json exists")
     base = MechanismConfig() if base is None else base
     add_config_flags(p, MechanismConfig, exclude=NO_FLAG, base=base)
@@ -199,7 +240,7 @@ def main(argv: list[str] | None = None, base: MechanismConfig | None = None) -> 
     except RunConfigMismatch as e:
         p.error(str(e))
     doc = Path(a.doc)
-    png = _figure(s, Path(a.figures))
+    png = _figure(s, Path(a.figures), doc.stem)  # the figure is named after the doc
     try:
         rel = png.resolve().relative_to(doc.resolve().parent).as_posix()
     except ValueError:

@@ -82,10 +82,17 @@ def test_report_is_written_cached_and_refuses_another_config(tmp_path, capsys):
     args = ["--out", str(tmp_path / "run"), "--doc", str(tmp_path / "doc.md"), "--figures", str(tmp_path / "fig")]
     assert main(args, base=TINY) == 0
     doc = (tmp_path / "doc.md").read_text()
-    for part in ("## Assumed", "## 1. Exact tilt", "## 2. GRPO", "## 3. Does refinement", "## 4. The tail flaw"):
+    for part in (
+        "## Findings",
+        "## Assumed",
+        "## 1. The optima",
+        "## 2. GRPO",
+        "## 3. Does refinement",
+        "## 4. The tail",
+    ):
         assert part in doc
-    assert (tmp_path / "fig" / "rubric_world_mechanisms.png").stat().st_size > 10_000
-    data = json.loads((tmp_path / "fig" / "rubric_world_mechanisms.json").read_text())
+    assert (tmp_path / "fig" / "doc.png").stat().st_size > 10_000
+    data = json.loads((tmp_path / "fig" / "doc.json").read_text())
     assert np.shape(data["grpo_gold"]) == (2, len(CONDITIONS), 2, TINY.train.steps)
     cached = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert main(args, base=TINY) == 0  # from the cache: the same summary file

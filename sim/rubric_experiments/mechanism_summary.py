@@ -6,8 +6,9 @@ main report's smoothing; peak-step ratios from :func:`rewards.stats.bootstrap_ra
 use the named thresholds below. The returned dict is JSON-able (the report caches it).
 
 A curve **peaks** when its drop after the peak has a CI above ``MIN_DROP``, and is **flat** when the CI is
-below it (otherwise: unclear). Mechanism of a (variant, condition, optimizer): ``tail`` when the exact tilt
-itself peaks, ``trainer`` when only GRPO peaks, ``none`` when neither does. Refinement of a peaked initial
+below it (otherwise: unclear). Mechanism of a GRPO peak (variant, condition, optimizer): ``tail`` when the
+exact tilt itself peaks; else ``policy class`` when the best factorized policy peaks; else ``training
+path``. A GRPO curve that does not peak within the run gets ``none``. Refinement of a peaked initial
 rubric **removes** the collapse when the refined curve is flat, **delays** it when the refined curve still
 peaks, later (peak KL for the tilt, peak step for GRPO; paired CI above 0), and otherwise **keeps** it.
 """
@@ -55,29 +56,35 @@ def _tilt_metrics(kl, gold, probs=None, tail: int = 0) -> dict[str, Any]:
     return out
 
 
-def _grpo_metrics(gold, kl, probs, tkl, tgold, tail: int) -> dict[str, Any]:
-    """GRPO gold, kl (S, T), probs (S, T, M) and the tilt (S, B) of the same proxy -> named per-seed arrays.
+def _along(kl_at, curve_kl, curve_gold) -> np.ndarray:
+    """Per seed, a curve's gold at the KL values ``kl_at`` (S,), interpolated along the curve (S, B); the
+    running maximum of its KL keeps the interpolation defined should a branch's KL ever step back."""
+    return np.array(
+        [np.interp(x, np.maximum.accumulate(k), g) for x, k, g in zip(kl_at, curve_kl, curve_gold, strict=True)]
+    )
 
-    ``tilt_at_*``: the tilt's gold at GRPO's KL (interpolated along the tilt, whose KL rises with 1/beta)."""
+
+def _grpo_metrics(gold, kl, probs, optima: dict[str, tuple], tail: int) -> dict[str, Any]:
+    """GRPO gold, kl (S, T), probs (S, T, M) and the optima's (kl, gold) (S, B) of the same proxy -> named
+    per-seed arrays. ``gap_*``: GRPO's gold minus the tilt's (``gap_fact_*``: the best factorized policy's) at
+    GRPO's KL."""
     cs = summarize_curve(gold, smooth=SMOOTH)
     s = np.arange(gold.shape[0])
     pk = np.asarray(cs.peak_step)
-    at = np.array([np.interp(x, tkl[j], tgold[j]) for j, x in enumerate(kl[s, pk])])
-    at_end = np.array([np.interp(x, tkl[j], tgold[j]) for j, x in enumerate(kl[:, -1])])
-    return {
+    out = {
         "peak": cs.peak,
         "peak_step": pk.astype(float),
         "peak_kl": kl[s, pk],
         "final": cs.final,
         "final_kl": kl[:, -1],
         "drop": cs.drop_after_peak,
-        "tilt_at_peak_kl": at,
-        "gap_at_peak": cs.peak - at,
-        "tilt_at_final_kl": at_end,
-        "gap_at_final": cs.final - at_end,
         "tail_prob_peak": probs[s, pk, tail],
         "tail_prob_final": probs[:, -1, tail],
     }
+    for name, (okl, og) in (("", optima["tilt"]), ("fact_", optima["factorized"])):
+        out[f"gap_{name}at_peak"] = cs.peak - _along(kl[s, pk], okl, og)
+        out[f"gap_{name}at_final"] = cs.final - _along(kl[:, -1], okl, og)
+    return out
 
 
 def _per_seed(r: MechanismResult) -> dict[str, dict[str, Any]]:
@@ -88,13 +95,18 @@ def _per_seed(r: MechanismResult) -> dict[str, dict[str, Any]]:
         out[variant] = {}
         for k, cond in enumerate(r.conditions):
             tkl, tg = r.tilt_kl[:, v, k], r.tilt_gold[:, v, k]
+            optima = {"tilt": (tkl, tg), "factorized": (r.fact_kl[:, v, k], r.fact_gold[:, v, k])}
             grpo = {
                 opt: _grpo_metrics(
-                    r.grpo_gold[:, v, k, o], r.grpo_kl[:, v, k, o], r.grpo_probs[:, v, k, o], tkl, tg, tail
+                    r.grpo_gold[:, v, k, o], r.grpo_kl[:, v, k, o], r.grpo_probs[:, v, k, o], optima, tail
                 )
                 for o, opt in enumerate(r.config.optimizers)
             }
-            out[variant][cond] = {"tilt": _tilt_metrics(tkl, tg, r.tilt_probs[:, v, k], tail), "grpo": grpo}
+            out[variant][cond] = {
+                "tilt": _tilt_metrics(tkl, tg, r.tilt_probs[:, v, k], tail),
+                "factorized": _tilt_metrics(r.fact_kl[:, v, k], r.fact_gold[:, v, k], r.fact_probs[:, v, k], tail),
+                "grpo": grpo,
+            }
     return out
 
 
@@ -129,7 +141,9 @@ def _refinement(per_seed: dict, conditions, optimizers) -> dict[str, Any]:
         out[variant] = {}
         for cond in conditions[1:]:
             ref = rows[cond]
-            row: dict[str, Any] = {"tilt": _refinement_verdict(init["tilt"], ref["tilt"], "peak_kl")}
+            row: dict[str, Any] = {
+                kind: _refinement_verdict(init[kind], ref[kind], "peak_kl") for kind in ("tilt", "factorized")
+            }
             for opt in optimizers:
                 a, b = init["grpo"][opt], ref["grpo"][opt]
                 row[opt] = _refinement_verdict(a, b, "peak_step")
@@ -139,15 +153,31 @@ def _refinement(per_seed: dict, conditions, optimizers) -> dict[str, Any]:
 
 
 def _curves(r: MechanismResult) -> dict[str, Any]:
-    """Means over worlds for the figure: tilt (V, K, B) and GRPO (V, K, O, T) KL and gold, the tail sweep."""
+    """Means over worlds for the figure: tilt and factorized optimum (V, K, B) and GRPO (V, K, O, T) KL and gold,
+    the tail sweep."""
     return {
         "tilt_kl": r.tilt_kl.mean(0).tolist(),
         "tilt_gold": r.tilt_gold.mean(0).tolist(),
+        "fact_kl": r.fact_kl.mean(0).tolist(),
+        "fact_gold": r.fact_gold.mean(0).tolist(),
         "grpo_kl": r.grpo_kl.mean(0).tolist(),
         "grpo_gold": r.grpo_gold.mean(0).tolist(),
         "sweep_kl": r.sweep_kl.mean(0).tolist(),
         "sweep_gold": r.sweep_gold.mean(0).tolist(),
     }
+
+
+def _ivs(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: _iv(x) for k, x in metrics.items()}
+
+
+def _mechanism(optima: dict[str, Any], grpo_shape: str) -> str:
+    """Which mechanism a GRPO curve of this shape shows, given the two optima's shapes (module docstring)."""
+    if grpo_shape != "peaks":
+        return "none"
+    if optima["tilt"]["shape"] == "peaks":
+        return "tail"
+    return "policy class" if optima["factorized"]["shape"] == "peaks" else "training path"
 
 
 def summarize(r: MechanismResult) -> dict[str, Any]:
@@ -157,14 +187,12 @@ def summarize(r: MechanismResult) -> dict[str, Any]:
     for variant, rows in per_seed.items():
         table[variant] = {}
         for cond, m in rows.items():
-            tilt_shape = _shape(m["tilt"]["drop"])
+            optima = {kind: {"shape": _shape(m[kind]["drop"]), **_ivs(m[kind])} for kind in ("tilt", "factorized")}
             grpo = {}
             for opt, g in m["grpo"].items():
                 shape = _shape(g["drop"])
-                mech = "tail" if tilt_shape == "peaks" else ("trainer" if shape == "peaks" else "none")
-                grpo[opt] = {"shape": shape, "mechanism": mech, **{k: _iv(x) for k, x in g.items()}}
-            tilt = {"shape": tilt_shape, **{k: _iv(x) for k, x in m["tilt"].items()}}
-            table[variant][cond] = {"tilt": tilt, "grpo": grpo}
+                grpo[opt] = {"shape": shape, "mechanism": _mechanism(optima, shape), **_ivs(g)}
+            table[variant][cond] = {**optima, "grpo": grpo}
     sweep = {}
     for w, weight in enumerate(r.config.tail_sweep):
         m = _tilt_metrics(r.sweep_kl[:, w], r.sweep_gold[:, w])

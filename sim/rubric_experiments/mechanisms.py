@@ -4,13 +4,16 @@
     result = run(config, jax.random.key(config.seed))    # -> MechanismResult (named arrays)
     summary = summarize(result)                           # sim.rubric_experiments.mechanism_summary
 
-Two peaks are told apart (issue 13, deliverable 4):
+Three sources of a peak are told apart (issue 13, deliverable 4):
 
 * the **tail** mechanism (the paper's): the proxy is wrong where the best responses live, so the exact
   KL-regularized optimum itself (:func:`sim.rubric_world.exact_tilt`) gains gold and then loses it as beta
   falls. Any trainer that follows the tilt far enough loses gold too.
-* the **trainer** mechanism: the tilt rises monotonically, but GRPO's path (a factorized policy, sampled
-  groups, normalised advantages, and the optimizer's order of learning) loses gold anyway.
+* the **policy class**: the tilt rises monotonically, but the best *factorized* policy at each beta (GRPO's
+  policy: independent Bernoulli properties) loses gold, because it cannot represent the correlations the
+  tilt uses (an OR criterion satisfied by one cheap property or another, never both).
+* the **training path**: both optima rise, and GRPO (sampled groups, normalised advantages, the optimizer's
+  order of learning) loses gold anyway.
 
 Per world seed, every rubric condition of the rubric world (the initial rubric, its four refinements and the
 gold rubric under the same noisy verifier) is built for two **variants** of the initial rubric:
@@ -23,7 +26,9 @@ gold rubric under the same noisy verifier) is built for two **variants** of the 
                it is wrong in the high-reward tail. Refinement starts from this flawed rubric, with the same
                pools, proposer and verifier as the standard variant.
 
-For each (variant, condition): the exact tilt curve (sequence-level KL, expected gold and proxy per beta) and
+For each (variant, condition): the best *factorized* policy per beta (GRPO's own policy class,
+:mod:`sim.rubric_experiments.mean_field`), which tells the policy class apart from the training path; the
+exact tilt curve (sequence-level KL, expected gold and proxy per beta) and
 GRPO from the base policy with each optimizer in ``optimizers`` (learning rates ``lrs``), logging exact
 expected gold and exact sequence-level KL every step (for a factorized policy the per-property sum that
 :mod:`sim.rubric_train` logs *is* the KL between the two distributions over whole responses). A cheap side
@@ -44,6 +49,7 @@ import numpy as np
 from rewards.checks import check_fields, check_memory
 from rewards.rubric import Criterion, Rubric
 from sim.rubric_experiments.config import REFERENCE, RUBRIC_CONDITIONS, ExperimentConfig
+from sim.rubric_experiments.mean_field import factorized_optimum
 from sim.rubric_experiments.run import refine_world
 from sim.rubric_train import OPTIMIZERS, ProxyArrays, TrainConfig, rubric_proxy, stack_proxies, train_many
 from sim.rubric_world import (
@@ -137,6 +143,9 @@ class MechanismResult:
     beta                    (B,) the tilt's temperatures (np.inf first)
     tilt_kl, tilt_gold, tilt_proxy   (S, V, K, B) exact tilt: mean over prompts of KL / E[gold] / E[proxy]
     tilt_probs              (S, V, K, B, M) each property's inclusion probability under the tilt
+    fact_kl, fact_gold      (S, V, K, B) the best factorized policy per beta
+                            (:func:`sim.rubric_experiments.mean_field.factorized_optimum`; NaN with a halo)
+    fact_probs              (S, V, K, B, M) its inclusion probabilities
     grpo_gold, grpo_kl, grpo_proxy   (S, V, K, O, T) GRPO per step (exact gold and sequence KL; sampled proxy)
     grpo_probs              (S, V, K, O, T, M) the policy's inclusion probabilities per step
     sweep_kl, sweep_gold    (S, W, B) the tilt of the tail-flaw initial rubric per ``tail_sweep`` weight
@@ -150,6 +159,9 @@ class MechanismResult:
     tilt_gold: np.ndarray
     tilt_proxy: np.ndarray
     tilt_probs: np.ndarray
+    fact_kl: np.ndarray
+    fact_gold: np.ndarray
+    fact_probs: np.ndarray
     grpo_gold: np.ndarray
     grpo_kl: np.ndarray
     grpo_proxy: np.ndarray
@@ -177,15 +189,22 @@ def _variant_world(world: RubricWorld, variant: str, config: MechanismConfig) ->
 
 
 def _tilt_rows(world: RubricWorld, proxies: list[ProxyArrays], betas: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Exact tilt of each proxy: (kl, gold, proxy) each (K, B) and probs (K, B, M)."""
-    rows, probs = [], []
+    """Exact tilt and best factorized policy of each proxy: tilt (kl, gold, proxy) each (K, B), tilt probs
+    (K, B, M), factorized (kl, gold) each (K, B) and its probs (K, B, M) (NaN for a proxy with a halo)."""
+    rows, probs, fact = [], [], []
     for px in proxies:
         lp, r, g = tilt_arrays(world, px)
         curve, marg = tilt_with_expectations(lp, r, g, betas, all_responses())
         rows.append(curve[1:])
         probs.append(marg)
+        if np.any(px.halo != 0):
+            nan = np.full(betas.shape, np.nan)
+            fact.append((nan, nan, np.full(marg.shape, np.nan)))
+        else:
+            fc = factorized_optimum(world.base_logits(), px, world.gold_expected, betas)
+            fact.append((fc.kl, fc.gold, fc.probs))
     kl, gold, prox = (np.stack([row[i] for row in rows]) for i in range(3))
-    return kl, gold, prox, np.stack(probs)
+    return kl, gold, prox, np.stack(probs), *(np.stack([f[i] for f in fact]) for i in range(3))
 
 
 def _seed_stage(world: RubricWorld, key: jax.Array, config: MechanismConfig):
@@ -205,7 +224,7 @@ def _seed_stage(world: RubricWorld, key: jax.Array, config: MechanismConfig):
         rub = tail_flaw_rubrics(world.initial_rubrics, config, w)
         lp, r, g = tilt_arrays(world, rubric_proxy(rub, sr.verifier, max(len(x.criteria) for x in rub)))
         sweep.append(exact_tilt(lp, r, g, betas)[1:3])
-    tilt = tuple(np.stack([t[i] for t in tilts]) for i in range(4))  # each (V, K, B[, M])
+    tilt = tuple(np.stack([t[i] for t in tilts]) for i in range(7))  # each (V, K, B[, M])
     return proxies, tilt, np.asarray(sweep), np.asarray(n_crit)
 
 
@@ -249,7 +268,7 @@ def run(config: MechanismConfig, key: jax.Array, progress: Callable[[str], None]
         train_keys.append(k_train)
         say(f"seed {s + 1}/{config.seeds}: rubrics and exact tilts ({time.perf_counter() - t0:.0f}s)")
     gold, kl, prox, probs = _train_all(worlds, proxies, train_keys, config, say)
-    tk, tg, tp, tpr = (np.stack([t[i] for t in tilts]) for i in range(4))
+    tk, tg, tp, tpr, fk, fg, fpr = (np.stack([t[i] for t in tilts]) for i in range(7))
     sw = np.stack(sweeps)  # (S, W, 2, B)
     return MechanismResult(
         config=config,
@@ -258,6 +277,9 @@ def run(config: MechanismConfig, key: jax.Array, progress: Callable[[str], None]
         tilt_gold=tg,
         tilt_proxy=tp,
         tilt_probs=tpr,
+        fact_kl=fk,
+        fact_gold=fg,
+        fact_probs=fpr,
         grpo_gold=gold,
         grpo_kl=kl,
         grpo_proxy=prox,
