@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from chase.cli import Parser
 from chase.flags import add_config_flags, config_from_args
 from figures.rubric_world_mechanisms import plot_mechanisms
@@ -97,96 +99,99 @@ def _assumptions(s: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
         "  per-property sum the trainer logs.",
         f"- A curve *peaks* when its gold falls after the peak by more than {MIN_DROP} (95% CI over worlds above",
         f"  {MIN_DROP}), is *flat* when the CI is below it, else *unclear*. GRPO's peak is taken from a 5-step",
-        "  moving average (as in the main report). Mechanism: *tail* when the exact tilt itself peaks, *trainer*",
-        "  when only GRPO does, *none* otherwise.",
+        "  moving average (as in the main report). Mechanism of a GRPO peak: *tail* when the exact tilt itself",
+        "  peaks; else *policy class* when the best factorized policy peaks; else *training path*; *none* when",
+        "  GRPO does not peak within its run.",
         "",
     ]
 
 
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table (header, separator, one line per row) and a blank line."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows] + [""]
+
+
 def _tilt_table(s: dict[str, Any]) -> list[str]:
-    lines = [
+    head = ["variant", "condition", "tilt: peak gold", "KL at peak", "gold at max KL", "max KL", "drop", "shape"]
+    head += ["P(tail prop.) peak / max KL", "factorized: peak gold", "KL at peak", "gold at max KL", "drop", "shape"]
+    rows = []
+    for v, conds in s["table"].items():
+        for c, m in conds.items():
+            t, f = m["tilt"], m["factorized"]
+            cells = [v, c, _f(t["peak"]), _f(t["peak_kl"], 2), _f(t["end"]), _f(t["end_kl"], 2), _f(t["drop"])]
+            cells += [t["shape"], f"{_f(t['tail_prob_peak'], 2)} / {_f(t['tail_prob_end'], 2)}"]
+            rows.append(cells + [_f(f["peak"]), _f(f["peak_kl"], 2), _f(f["end"]), _f(f["drop"]), f["shape"]])
+    return [
         "## 1. The optima per rubric condition: exact tilt (all distributions) and best factorized policy",
         "",
         "Tilt: pi_beta over all 8192 responses. Factorized: the best product-of-Bernoulli policy at each beta",
         "(GRPO's policy class; the branch that starts at the base policy). P(tail prop.): the tail property's",
         "inclusion probability under the tilt at its peak and at its largest KL.",
         "",
-        "| variant | condition | tilt: peak gold | KL at peak | gold at max KL | max KL | drop | shape "
-        "| P(tail prop.) peak / max KL | factorized: peak gold | KL at peak | gold at max KL | drop | shape |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *_md_table(head, rows),
     ]
-    for v, rows in s["table"].items():
-        for c, m in rows.items():
-            t, f = m["tilt"], m["factorized"]
-            cells = [v, c, _f(t["peak"]), _f(t["peak_kl"], 2), _f(t["end"]), _f(t["end_kl"], 2), _f(t["drop"])]
-            cells += [t["shape"], f"{_f(t['tail_prob_peak'], 2)} / {_f(t['tail_prob_end'], 2)}"]
-            cells += [_f(f["peak"]), _f(f["peak_kl"], 2), _f(f["end"]), _f(f["drop"]), f["shape"]]
-            lines.append("| " + " | ".join(cells) + " |")
-    return lines + [""]
 
 
 def _grpo_table(s: dict[str, Any]) -> list[str]:
-    lines = [
+    head = ["variant", "condition", "optimizer", "peak gold", "peak step", "KL at peak", "final gold", "final KL"]
+    head += ["drop", "shape", "mechanism", "gap at peak", "gap at final", "factorized gap at peak", "at final"]
+    rows = []
+    for v, conds in s["table"].items():
+        for c, m in conds.items():
+            for o, g in m["grpo"].items():
+                cells = [v, c, o, _f(g["peak"]), _f(g["peak_step"], 0), _f(g["peak_kl"], 2), _f(g["final"])]
+                cells += [_f(g["final_kl"], 2), _f(g["drop"]), g["shape"], g["mechanism"]]
+                cells += [_f(g["gap_at_peak"]), _f(g["gap_at_final"])]
+                rows.append(cells + [_f(g["gap_fact_at_peak"]), _f(g["gap_fact_at_final"])])
+    return [
         "## 2. GRPO per rubric condition and optimizer",
         "",
         "Gap = GRPO's gold minus the exact tilt's gold at the same sequence KL (negative: GRPO is below the",
         "optimum's path); factorized gap: the same against the best factorized policy (what the training path",
         "adds to the policy class).",
         "",
-        "| variant | condition | optimizer | peak gold | peak step | KL at peak | final gold | final KL | drop "
-        "| shape | mechanism | gap at peak | gap at final | factorized gap at peak | at final |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *_md_table(head, rows),
     ]
-    for v, rows in s["table"].items():
-        for c, m in rows.items():
-            for o, g in m["grpo"].items():
-                cells = [v, c, o, _f(g["peak"]), _f(g["peak_step"], 0), _f(g["peak_kl"], 2), _f(g["final"])]
-                cells += [_f(g["final_kl"], 2), _f(g["drop"]), g["shape"], g["mechanism"]]
-                cells += [_f(g["gap_at_peak"]), _f(g["gap_at_final"])]
-                cells += [_f(g["gap_fact_at_peak"]), _f(g["gap_fact_at_final"])]
-                lines.append("| " + " | ".join(cells) + " |")
-    return lines + [""]
+
+
+def _verdict(r: dict[str, Any]) -> str:
+    return f"{r['verdict']} ({r['initial']} -> {r['refined']})"
 
 
 def _refinement_table(s: dict[str, Any]) -> list[str]:
-    lines = [
+    head = ["variant", "condition", "tilt", "tilt peak-KL change", "factorized", *s["optimizers"]]
+    rows = []
+    for v, conds in s["refinement"].items():
+        for c, r in conds.items():
+            cells = [v, c, _verdict(r["tilt"]), _f(r["tilt"]["peak_kl_change"], 2), _verdict(r["factorized"])]
+            for o in s["optimizers"]:
+                ratio = r[o]["peak_step_ratio"]
+                cells.append(
+                    f"{_verdict(r[o])}; peak step x{ratio['ratio_of_means']:.2f} [{ratio['lo']:.2f}, {ratio['hi']:.2f}]"
+                )
+            rows.append(cells)
+    return [
         "## 3. Does refinement delay the collapse or remove it?",
         "",
         "Against the same world's initial rubric (initial shape -> refined shape). Tilt: change of the KL at",
         "its peak; GRPO: ratio of mean peak steps (refined / initial, bootstrap 95% interval). GRPO's verdicts",
         "hold within its run's steps; the optima's for any KL on their grid.",
         "",
-        "| variant | condition | tilt | tilt peak-KL change | factorized | " + " | ".join(s["optimizers"]) + " |",
-        "|---|---|---|---|---|" + "---|" * len(s["optimizers"]),
+        *_md_table(head, rows),
     ]
-    for v, rows in s["refinement"].items():
-        for c, r in rows.items():
-            cells = [v, c, f"{r['tilt']['verdict']} ({r['tilt']['initial']} -> {r['tilt']['refined']})"]
-            cells.append(_f(r["tilt"]["peak_kl_change"], 2))
-            fa = r["factorized"]
-            cells.append(f"{fa['verdict']} ({fa['initial']} -> {fa['refined']})")
-            for o in s["optimizers"]:
-                ro, ratio = r[o], r[o]["peak_step_ratio"]
-                cells.append(
-                    f"{ro['verdict']} ({ro['initial']} -> {ro['refined']}); peak step x{ratio['ratio_of_means']:.2f} "
-                    f"[{ratio['lo']:.2f}, {ratio['hi']:.2f}]"
-                )
-            lines.append("| " + " | ".join(cells) + " |")
-    return lines + [""]
 
 
 def _sweep_table(s: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
-    lines = [
+    rows = [
+        [w, _f(m["peak"]), _f(m["peak_kl"], 2), _f(m["end"]), _f(m["drop"]), m["shape"]]
+        for w, m in s["tail_sweep"].items()
+    ]
+    return [
         f"## 4. The tail flaw's weight (exact tilt of the initial rubric plus the `{cfg['tail_property']}` criterion)",
         "",
-        "| flaw weight | peak gold | KL at peak | gold at max KL | drop | shape |",
-        "|---|---|---|---|---|---|",
+        *_md_table(["flaw weight", "peak gold", "KL at peak", "gold at max KL", "drop", "shape"], rows),
     ]
-    for w, m in s["tail_sweep"].items():
-        lines.append(
-            f"| {w} | {_f(m['peak'])} | {_f(m['peak_kl'], 2)} | {_f(m['end'])} | {_f(m['drop'])} | {m['shape']} |"
-        )
-    return lines + [""]
 
 
 def report(s: dict[str, Any], cfg: dict[str, Any], figure: str | None) -> str:
@@ -215,7 +220,15 @@ def report(s: dict[str, Any], cfg: dict[str, Any], figure: str | None) -> str:
 def _figure(s: dict[str, Any], fig_dir: Path, stem: str) -> Path:
     keys = ("variants", "conditions", "optimizers", "seeds")
     title = f"Rubric world: exact tilt vs GRPO ({s['steps']} steps)"
-    data = {"title": title, **{k: s[k] for k in keys}, **s["curves"]}
+    curves = dict(s["curves"])
+    # every few steps of GRPO's curves and 4 decimals are ample for the plot and keep the data file small
+    T = len(curves["grpo_gold"][0][0][0])
+    keep = sorted({*range(0, T, max(1, T // 100)), T - 1})
+    for key in ("grpo_kl", "grpo_gold"):
+        curves[key] = np.round(np.asarray(curves[key])[..., keep], 4).tolist()
+    for key in ("tilt_kl", "tilt_gold", "fact_kl", "fact_gold", "sweep_kl", "sweep_gold"):
+        curves[key] = np.round(np.asarray(curves[key], float), 4).tolist()
+    data = {"title": title, **{k: s[k] for k in keys}, **curves}
     path = write_json(fig_dir / f"{stem}.json", data)
     return save_from_file(plot_mechanisms, path)["png"]
 

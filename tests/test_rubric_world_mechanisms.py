@@ -93,7 +93,7 @@ def test_report_is_written_cached_and_refuses_another_config(tmp_path, capsys):
         assert part in doc
     assert (tmp_path / "fig" / "doc.png").stat().st_size > 10_000
     data = json.loads((tmp_path / "fig" / "doc.json").read_text())
-    assert np.shape(data["grpo_gold"]) == (2, len(CONDITIONS), 2, TINY.train.steps)
+    assert np.shape(data["grpo_gold"]) == (2, len(CONDITIONS), 2, TINY.train.steps)  # short runs: every step
     cached = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert main(args, base=TINY) == 0  # from the cache: the same summary file
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == cached
