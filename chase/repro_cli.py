@@ -4,6 +4,7 @@
         -> DIR/REPORT.md and DIR/report.html (paper_repro.report; `--list` names the items)
     chase repro bandit-findings [ARGS...]          -> docs/bandit_findings.md (paper_repro.bandit_findings)
     chase repro rubric-world-sensitivity [ARGS...] -> docs/rubric_world_sensitivity.md
+    chase repro rubric-world-mechanisms [ARGS...]  -> docs/rubric_world_mechanisms.md
     chase repro grpo-small-beta [ARGS...]          -> the beta = 0.03 numbers in docs/bandit_findings.notes.md
 
 ARGS go to the target unchanged (``chase repro TARGET --help`` lists them).
@@ -23,6 +24,10 @@ TARGETS: dict[str, tuple[str, str]] = {
     "rubric-world-sensitivity": (
         "paper_repro.rubric_world_sensitivity",
         "rubric world findings under one-parameter changes (~6 min)",
+    ),
+    "rubric-world-mechanisms": (
+        "paper_repro.rubric_world_mechanisms",
+        "exact tilt vs GRPO (SGD, Adam, natural gradient) per rubric condition; tail-flaw variant (~5 min)",
     ),
     "grpo-small-beta": ("paper_repro.grpo_small_beta", "sampled GRPO at beta = 0.03: NaN seeds and the rest (~17 min)"),
 }

@@ -15,6 +15,16 @@ the fact that a property the policy rarely produces is rarely reinforced (its gr
 over-optimization late; a tabular SGD keeps it. (This is a departure from the paper's Adam-trained GRPO on
 a neural policy, whose shared parameters do not normalise per behaviour either.)
 
+Optimizers (``TrainConfig.optimizer``; SGD is the default and gives the numbers of every report):
+
+``"sgd"``      ``theta -= lr * g``.
+``"adam"``     Adam (Kingma & Ba) with bias correction on the same gradient ``g``, per logit.
+``"natural"``  natural gradient ``theta -= lr * g / (p (1 - p) + ng_damping)``. The policy is a product of
+               independent Bernoullis in the logits, so the Fisher information of the whole-response
+               (sequence-level) distribution is exactly diagonal, ``F = diag(p (1 - p))`` per prompt (the
+               covariance of the score ``x - p``); dividing by it is the exact natural gradient, damped by
+               ``ng_damping`` so that a property with p near 0 or 1 does not get an unbounded step.
+
 Proxy. Any rubric becomes :class:`ProxyArrays`: per prompt a (C, M) mask of the properties that satisfy
 each criterion, a negate flag, weights, the simulated verifier's false-positive / false-negative rates and a
 normaliser (sum of weights: the weighted mean). Verdict noise here is drawn fresh per sample from the key
@@ -44,6 +54,7 @@ from rewards.rubric import Rubric
 from sim.rubric_world import SIGN, Halo, M, SimVerifier, criteria_arrays
 
 __all__ = [
+    "OPTIMIZERS",
     "TrainConfig",
     "ProxyArrays",
     "TrainLog",
@@ -53,6 +64,9 @@ __all__ = [
     "train",
     "train_many",
 ]
+
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "natural")
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,9 @@ class TrainConfig:
     adv_eps: added to the group std before dividing (a group with equal rewards gets zero advantage)
     win_panel: base responses per prompt (drawn once) that the policy's samples are compared with for the
         logged win rate
+    optimizer: "sgd" (default), "adam" or "natural" (see the module docstring)
+    adam_b1, adam_b2, adam_eps: Adam's moment decays and denominator constant
+    ng_damping: added to the Fisher diagonal p (1 - p) of the natural gradient
     """
 
     steps: int = 300
@@ -74,9 +91,18 @@ class TrainConfig:
     kl_coef: float = 0.2
     adv_eps: float = 1e-6
     win_panel: int = 32
+    optimizer: str = "sgd"
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    adam_eps: float = 1e-8
+    ng_damping: float = 1e-3
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainConfig.optimizer={self.optimizer!r}: expected one of {OPTIMIZERS}")
+        if not (0 <= self.adam_b1 < 1 and 0 <= self.adam_b2 < 1 and self.adam_eps > 0 and self.ng_damping > 0):
+            raise ValueError("TrainConfig: adam_b1, adam_b2 in [0, 1), adam_eps > 0 and ng_damping > 0 needed")
         if self.steps < 1 or self.group_size < 2:
             raise ValueError(f"TrainConfig: steps={self.steps} >= 1 and group_size={self.group_size} >= 2 needed")
         if self.lr <= 0 or self.kl_coef < 0:
@@ -232,6 +258,21 @@ def _kl(theta: jax.Array, theta0: jax.Array) -> jax.Array:
     return (p * (lp - lq) + (1 - p) * (l1p - l1q)).sum(-1)
 
 
+def _direction(config: TrainConfig, grad, p, state, t):
+    """The step direction of ``config.optimizer`` from the gradient (P, M) at inclusion probabilities p (P, M);
+    ``state`` = Adam's (first, second) moments, unchanged by the others. Returns (direction, state)."""
+    if config.optimizer == "sgd":
+        return grad, state
+    if config.optimizer == "natural":
+        # exact Fisher of the factorized policy in its logits: diag(p (1 - p)) (see the module docstring)
+        return grad / (p * (1.0 - p) + config.ng_damping), state
+    m1 = config.adam_b1 * state[0] + (1.0 - config.adam_b1) * grad
+    m2 = config.adam_b2 * state[1] + (1.0 - config.adam_b2) * grad**2
+    n = t.astype(jnp.float32) + 1.0
+    m1_hat, m2_hat = m1 / (1.0 - config.adam_b1**n), m2 / (1.0 - config.adam_b2**n)
+    return m1_hat / (jnp.sqrt(m2_hat) + config.adam_eps), (m1, m2)
+
+
 def train(key: jax.Array, base_logits, proxy: ProxyArrays, gold_weights, config: TrainConfig) -> TrainLog:
     """GRPO from the base policy against ``proxy``; gold (P, M) weights only for logging.
 
@@ -253,7 +294,8 @@ def train(key: jax.Array, base_logits, proxy: ProxyArrays, gold_weights, config:
     panel = (panel_u < p0[:, None, :]).astype(jnp.float32)
     gold_base = _gold(panel, gw)  # (P, N)
 
-    def step(theta, t):
+    def step(carry, t):
+        theta, opt_state = carry
         # the step's uniforms (policy samples | verifier noise), seeded by (key, step)
         step_seed = _lowbias32(seed + (t + jnp.uint32(1)) * jnp.uint32(0x9E3779B9))
         u = _hash_uniform(step_seed, (P, G, M + C))
@@ -265,9 +307,11 @@ def train(key: jax.Array, base_logits, proxy: ProxyArrays, gold_weights, config:
         d = _gold(x, gw)[:, :, None] - gold_base[:, None, :]
         win = (jnp.where(d > 1e-9, 1.0, 0.0) + jnp.where(jnp.abs(d) <= 1e-9, 0.5, 0.0)).mean()
         metrics = (_gold(p[:, None, :], gw).mean(), _kl(theta, theta0).mean(), r.mean(), win, p.mean(0))
-        return theta - config.lr * grad, metrics
+        direction, opt_state = _direction(config, grad, p, opt_state, t)
+        return (theta - config.lr * direction, opt_state), metrics
 
-    theta, (gold, kl, proxy_m, win, probs) = jax.lax.scan(step, theta0, jnp.arange(config.steps, dtype=jnp.uint32))
+    init = (theta0, (jnp.zeros_like(theta0), jnp.zeros_like(theta0)))
+    (theta, _), (gold, kl, proxy_m, win, probs) = jax.lax.scan(step, init, jnp.arange(config.steps, dtype=jnp.uint32))
     return TrainLog(gold, kl, proxy_m, win, probs, theta)
 
 

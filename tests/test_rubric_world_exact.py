@@ -17,6 +17,7 @@ from sim.rubric_world import (
     make_world,
     proxy_scores,
     tilt_arrays,
+    tilt_with_expectations,
 )
 from theory.bandit import evaluate, tilt_pmf
 
@@ -109,3 +110,16 @@ def test_bad_input_is_a_clear_error(arrays):
         exact_tilt(lp, r, g, [0.0])
     with pytest.raises(ValueError, match="finite"):
         exact_tilt(lp, np.where(r > 0.5, np.nan, r), g, [1.0])
+
+
+def test_tilt_expectations_are_the_tilted_marginals(arrays):
+    lp, r, _g = arrays
+    x = all_responses()
+    curve, marg = tilt_with_expectations(lp, r, _g, [np.inf, 0.05], x)
+    np.testing.assert_allclose(curve.gold, exact_tilt(lp, r, _g, [np.inf, 0.05]).gold)
+    np.testing.assert_allclose(marg[0], (np.exp(lp) @ x).mean(0), rtol=1e-9)
+    a = lp + r / 0.05
+    pmf = np.exp(a - a.max(1, keepdims=True))
+    np.testing.assert_allclose(marg[1], ((pmf / pmf.sum(1, keepdims=True)) @ x).mean(0), rtol=1e-9)
+    with pytest.raises(ValueError, match="values must have shape"):
+        tilt_with_expectations(lp, r, _g, [1.0], x[:5])

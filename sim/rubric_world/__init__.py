@@ -54,6 +54,7 @@ from sim.rubric_world.exact import (
     factorized_logprobs,
     proxy_scores,
     tilt_arrays,
+    tilt_with_expectations,
 )
 from sim.rubric_world.pools import pool_lists, sample_pool
 from sim.rubric_world.properties import (
@@ -126,4 +127,5 @@ __all__ = [
     "factorized_logprobs",
     "proxy_scores",
     "tilt_arrays",
+    "tilt_with_expectations",
 ]

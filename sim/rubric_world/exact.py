@@ -35,6 +35,7 @@ __all__ = [
     "factorized_logprobs",
     "proxy_scores",
     "tilt_arrays",
+    "tilt_with_expectations",
 ]
 
 # float64 copies of a (P, R) array that exact_tilt holds at once (inputs, exponent, log-pmf, temporaries)
@@ -97,16 +98,18 @@ def proxy_scores(proxy: Any, responses=None) -> np.ndarray:
     fpr, fnr, halo = (np.asarray(a, np.float64) for a in (proxy.fpr, proxy.fnr, proxy.halo))
     norm, trig = np.asarray(proxy.norm, np.float64), np.asarray(proxy.halo_trigger, np.float64)
     P, C, _ = mask.shape
-    check_memory(8.0 * P * x.shape[0] * (C + 4), "the exact proxy scores", "lower n_prompts")
+    check_memory(4.0 * P * x.shape[0] * (C * 3 + 8), "the exact proxy scores", "lower n_prompts")
+    xf = x.astype(np.float32)
+    truth = (np.einsum("rm,pcm->prc", xf, mask.astype(np.float32)) > 0.5) != (neg[:, None, :] > 0.5)  # (P, R, C)
+    truth = truth.astype(np.float32)
+    styled = (trig @ xf.T) > 0.5  # (P, R): the verifier's halo is on in these responses
     out = np.empty((P, x.shape[0]))
-    xf = x.astype(np.float64)
-    for p in range(P):  # per prompt keeps the (R, C) temporaries small
-        truth = ((xf @ mask[p].T) > 0.5) != (neg[p] > 0.5)  # (R, C)
-        styled = (xf @ trig[p]) > 0.5  # (R,)
-        h = np.where(styled[:, None], halo[p], 0.0)
-        f_pos, f_neg = Halo.apply(fpr[p], fnr[p], h)
-        yes = np.where(truth, 1.0 - f_neg, f_pos)
-        out[p] = yes @ w[p] / norm[p]
+    for on, h in ((False, np.zeros_like(halo)), (True, halo)):
+        f_pos, f_neg = Halo.apply(fpr, fnr, h)  # (P, C)
+        # P(YES) = f_pos + truth (1 - f_neg - f_pos): the score is affine in the error-free verdicts
+        slope, offset = w * (1.0 - f_neg - f_pos) / norm[:, None], (w * f_pos).sum(1) / norm
+        score = np.einsum("prc,pc->pr", truth, slope.astype(np.float32)).astype(np.float64) + offset[:, None]
+        out = np.where(styled == on, score, out)
     return out
 
 
@@ -141,22 +144,37 @@ def exact_tilt(base_logp, proxy, gold, beta) -> TiltCurve:
     base_logp (P, R): log pi_0 per prompt (need not be normalised; -inf = outside the support);
     proxy, gold (P, R): scores of each response; beta (B,): temperatures, np.inf = pi_0.
     Returns :class:`TiltCurve` with (B,) means over prompts. Memory: a few (P, R) float64 arrays (checked)."""
+    return tilt_with_expectations(base_logp, proxy, gold, beta)[0]
+
+
+def tilt_with_expectations(base_logp, proxy, gold, beta, values=None) -> tuple[TiltCurve, np.ndarray | None]:
+    """:func:`exact_tilt`, and with ``values`` (R, F) per-response features also the (B, F) means over prompts
+    of ``E_{pi_beta}[values]`` (e.g. :func:`all_responses`: each property's inclusion probability), in one pass."""
     lp0, r, g, b = _check_inputs(base_logp, proxy, gold, beta)
+    v = None if values is None else np.asarray(values, np.float64)
+    if v is not None and (v.ndim != 2 or v.shape[0] != lp0.shape[1]):
+        raise ValueError(f"values must have shape (R={lp0.shape[1]}, F); got {v.shape}")
     check_memory(8.0 * lp0.size * _LIVE_COPIES, "the exact tilt", "lower n_prompts")
     lp0 = lp0 - _logsumexp(lp0)[:, None]  # normalise pi_0
-    support = np.isfinite(lp0)
+    r_support = np.where(np.isfinite(lp0), r, 0.0)
     kl, eg, er = (np.empty(b.size) for _ in range(3))
+    ev = None if v is None else np.empty((b.size, v.shape[1]))
     for i, bi in enumerate(b):
         t = 0.0 if np.isinf(bi) else 1.0 / bi
-        s = np.where(support, t * r, 0.0)  # log pi_beta - log pi_0 + log Z
+        s = t * r_support  # log pi_beta - log pi_0 + log Z
         a = lp0 + s
-        logz = _logsumexp(a)  # (P,)
-        pmf = np.exp(a - logz[:, None])
+        m = a.max(1, keepdims=True)
+        pmf = np.exp(a - m)
+        z = pmf.sum(1, keepdims=True)
+        pmf /= z
+        logz = (m + np.log(z))[:, 0]
         # KL = E_beta[log pi_beta - log pi_0] = E_beta[s] - log Z: no log of a tiny pmf is ever taken
-        kl[i] = 0.0 if t == 0.0 else np.mean(np.maximum((pmf * s).sum(1) - logz, 0.0))
-        eg[i] = np.mean((pmf * g).sum(1))
-        er[i] = np.mean((pmf * r).sum(1))
-    return TiltCurve(b, kl, eg, er)
+        kl[i] = 0.0 if t == 0.0 else np.mean(np.maximum(np.einsum("pr,pr->p", pmf, s) - logz, 0.0))
+        eg[i] = np.einsum("pr,pr->p", pmf, g).mean()
+        er[i] = np.einsum("pr,pr->p", pmf, r).mean()
+        if ev is not None:
+            ev[i] = (pmf @ v).mean(0)
+    return TiltCurve(b, kl, eg, er), ev
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:
