@@ -30,7 +30,7 @@ from rewards.stats import format_interval
 from sim.rubric_experiments.mechanism_summary import MIN_DROP
 from sim.rubric_experiments.mechanisms import MechanismConfig
 
-__all__ = ["compute", "main", "report"]
+__all__ = ["compute", "draw_figure", "main", "report"]
 
 NO_FLAG = ("verifier.fpr", "verifier.fnr")
 
@@ -217,7 +217,8 @@ def report(s: dict[str, Any], cfg: dict[str, Any], figure: str | None) -> str:
     return "\n".join(lines)
 
 
-def _figure(s: dict[str, Any], fig_dir: Path, stem: str) -> Path:
+def draw_figure(s: dict[str, Any], fig_dir: Path, stem: str) -> Path:
+    """Draw the mechanisms figure from summary ``s`` into ``fig_dir/stem.{json,png,pdf}``; returns the PNG."""
     keys = ("variants", "conditions", "optimizers", "seeds")
     title = f"Rubric world: exact tilt vs GRPO ({s['steps']} steps)"
     curves = dict(s["curves"])
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None, base: MechanismConfig | None = None) -> 
     except RunConfigMismatch as e:
         p.error(str(e))
     doc = Path(a.doc)
-    png = _figure(s, Path(a.figures), doc.stem)  # the figure is named after the doc
+    png = draw_figure(s, Path(a.figures), doc.stem)  # the figure is named after the doc
     try:
         rel = png.resolve().relative_to(doc.resolve().parent).as_posix()
     except ValueError:
