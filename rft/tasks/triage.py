@@ -313,7 +313,7 @@ def _refine_rubrics(cfg: TriageConfig, world, cases: list[Case], records: list[T
     from sim import rubric_world as rw
 
     verifier = RuleVerifier()
-    proposer = TextProposer(rw.SimProposer(world), world, cases)
+    proposer = TextProposer(rw.make_proposer(world), world, cases)
     prompts = [c.prompt for c in cases]
     refine_stats = {}
     for mi, mode in enumerate(cfg.refine_modes):

@@ -37,8 +37,8 @@ from sim.rubric_world import (
     PROPERTIES,
     Halo,
     RubricWorld,
-    SimProposer,
     SimVerifier,
+    make_proposer,
     make_world,
     pool_lists,
     sample_pool,
@@ -120,7 +120,7 @@ def refine_world(
 ) -> SeedRubrics:
     """Refine the initial rubrics under every pool mode. Logs (resumable) go to ``log_dir/<mode>.jsonl``."""
     verifier = SimVerifier(world, config.verifier)
-    proposer = SimProposer(world, config.proposer)
+    proposer = make_proposer(world, config.proposer, config.judge)
     rubrics: dict[str, tuple[Rubric, ...]] = {"initial": world.initial_rubrics}
     stats_: dict[str, dict[str, Any]] = {}
     for i, mode in enumerate(RUBRIC_CONDITIONS[1:]):

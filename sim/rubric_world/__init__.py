@@ -45,6 +45,7 @@ Every public name is re-exported here.
 
 from __future__ import annotations
 
+from sim.rubric_world.judge import JudgeConfig, JudgedProposer, PairJudge, draw_beliefs, make_proposer
 from sim.rubric_world.pools import pool_lists, sample_pool
 from sim.rubric_world.properties import (
     KINDS,
@@ -56,7 +57,7 @@ from sim.rubric_world.properties import (
     Property,
     WriterCriterion,
 )
-from sim.rubric_world.proposer import ProposerConfig, SimProposer
+from sim.rubric_world.proposer import UNKNOWN_SIGN, ProposerBeliefs, ProposerConfig, SimProposer
 from sim.rubric_world.verifier import (
     CriteriaArrays,
     Halo,
@@ -65,18 +66,22 @@ from sim.rubric_world.verifier import (
     criteria_arrays,
     criterion_props,
     response_codes,
+    sign_errors,
 )
 from sim.rubric_world.world import (
     BASE_PROFILES,
     ModelProfile,
     RubricWorld,
     WorldConfig,
+    WriterDraws,
     diverse_profiles,
     gold_rubric,
     key_rng,
     make_world,
     precise_criterion,
+    signed_criterion,
     write_initial_rubric,
+    writer_weights,
 )
 
 __all__ = [
@@ -96,7 +101,17 @@ __all__ = [
     "VerifierConfig",
     "SimVerifier",
     "ProposerConfig",
+    "ProposerBeliefs",
     "SimProposer",
+    "UNKNOWN_SIGN",
+    "JudgeConfig",
+    "PairJudge",
+    "JudgedProposer",
+    "draw_beliefs",
+    "make_proposer",
+    "WriterDraws",
+    "signed_criterion",
+    "writer_weights",
     "CriteriaArrays",
     "criterion_props",
     "criteria_arrays",
@@ -106,6 +121,7 @@ __all__ = [
     "gold_rubric",
     "precise_criterion",
     "response_codes",
+    "sign_errors",
     "key_rng",
     "sample_pool",
     "pool_lists",
