@@ -4,9 +4,10 @@
     chase repro rubric-world-sensitivity [ARGS...] -> docs/rubric_world_sensitivity.md
                                                       (paper_repro.rubric_world_sensitivity)
     chase repro grpo-small-beta [ARGS...]          -> the beta = 0.03 numbers in docs/bandit_findings.notes.md
+    chase repro rubric-world-phase [ARGS...]       -> docs/rubric_world_findings.md (paper_repro.rubric_world_phase)
 
-ARGS go to the target unchanged (``chase repro TARGET --help`` lists them). The rubric world's main tables come
-from ``chase sim rubric-world``; the real-RFT runs from ``chase rft train``.
+ARGS go to the target unchanged (``chase repro TARGET --help`` lists them). The rubric world's findings (its phase
+diagram over drawn worlds) come from ``rubric-world-phase``; the real-RFT runs from ``chase rft train``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ TARGETS: dict[str, tuple[str, str]] = {
     "rubric-world-sensitivity": (
         "paper_repro.rubric_world_sensitivity",
         "rubric world findings under one-parameter changes (~6 min)",
+    ),
+    "rubric-world-phase": (
+        "paper_repro.rubric_world_phase",
+        "rubric world phase diagram over 16 drawn worlds, proposer knowledge 0.5-1.0 (~12-15 min)",
     ),
     "grpo-small-beta": ("paper_repro.grpo_small_beta", "sampled GRPO at beta = 0.03: NaN seeds and the rest (~17 min)"),
 }

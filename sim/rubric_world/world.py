@@ -306,9 +306,11 @@ class RubricWorld:
         p = self.probs(model)
         return (key_rng(key).random((self.n_prompts, n, M)) < p[:, None, :]).astype(np.int8)
 
-    def sample_diverse(self, key: jax.Array) -> np.ndarray:
-        """(P, n_diverse, M) int8: one response per prompt from each diverse model."""
-        idx = [self.model_names.index(n) for n in self.diverse_names]
+    def sample_diverse(self, key: jax.Array, n_models: int | None = None) -> np.ndarray:
+        """(P, n, M) int8: one response per prompt from each of the first ``n_models`` diverse models (None:
+        all n_diverse of them; the first is the great model)."""
+        names = self.diverse_names if n_models is None else self.diverse_names[:n_models]
+        idx = [self.model_names.index(n) for n in names]
         p = np.transpose(self.model_probs[idx], (1, 0, 2))  # (P, D, M)
         return (key_rng(key).random(p.shape) < p).astype(np.int8)
 
