@@ -65,7 +65,7 @@ def plot_phase(data: dict[str, Any]):
 
 
 def plot_halo(data: dict[str, Any]):
-    fig, axes = new_figure(width=6.2, height=3.8)
+    fig, axes = new_figure(width=7.4, height=4.0)
     ax = axes[0][0]
     hs = np.asarray(data["halos"], float)
     for j, (kind, d) in enumerate(data["bt"].items()):
@@ -80,10 +80,10 @@ def plot_halo(data: dict[str, Any]):
             capsize=3,
             label=f"BT {kind}-policy" if kind != "both" else "BT both",
         )
-    for j, (label, d) in enumerate(data["refs"].items()):
+    ref_style = [("0.35", "--"), (PALETTE[4], "-."), ("black", ":")]  # distinct from the three BT colours
+    for (label, d), (col, ls) in zip(data["refs"].items(), ref_style, strict=False):
         m, lo, hi = (float(v) for v in (d["mean"], d["lo"], d["hi"]))
-        col = PALETTE[3 + j]
-        ax.axhline(m, color=col, lw=1.2, ls="--", label=label)
+        ax.axhline(m, color=col, lw=1.4, ls=ls, label=label)
         if np.isfinite(lo) and np.isfinite(hi):
             ax.axhspan(lo, hi, color=col, alpha=0.12, lw=0)
     ax.set_xlabel("Bradley-Terry style halo (an assumption: P(absent fact read as present | styled))")

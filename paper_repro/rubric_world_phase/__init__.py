@@ -115,7 +115,14 @@ def curves_data(rows: list[dict[str, Any]], config: PhaseConfig) -> dict[str, An
                 }
             )
         panels.append({"title": f"proposer knowledge {k:g}", "curves": curves})
-    return {"title": "GRPO against each rubric", "seeds": len(rows), "step": list(range(T)), "panels": panels}
+    return {
+        "title": "GRPO against each rubric (drawn worlds)",
+        "seeds": len(rows),
+        "unit": "worlds",
+        "kl_panel": 1,
+        "step": list(range(T)),
+        "panels": panels,
+    }
 
 
 def _figures(sm, rows, config: PhaseConfig, fig_dir: Path) -> None:

@@ -140,10 +140,11 @@ def _table6(sm: dict[str, Any]) -> list[str]:
 
 def markdown(sm: dict[str, Any], tuned: dict[str, Any] | None, config: PhaseConfig, text: dict[str, str]) -> str:
     """The findings document. ``text``: the prose blocks (``head``, ``assumptions``, ``predictions``, ``tail``)
-    that :mod:`paper_repro.rubric_world_phase` fills with its measured numbers."""
+    that :mod:`paper_repro.rubric_world_phase` fills with its measured numbers, and ``emerges``)."""
     out = [text["head"], "", "## Assumed / emerges / holds for knowledge >= ...", ""]
     out += _claims_table(sm)
-    out += ["", "![phase diagram](figures/rubric_world_phase.png)", "", text["predictions"], ""]
+    out += ["", "![phase diagram](figures/rubric_world_phase.png)", "", text["emerges"], "", text["predictions"], ""]
+    out += ["![gold curves](figures/rubric_world_phase_curves.png)", ""]
     out += ["## The phase diagram (Table 2 and Table 1 against proposer knowledge and pool diversity)", ""]
     out += _phase_table(sm)
     out += ["", "## The initial and gold rubrics, and the old tuned world (one labelled row)", ""]

@@ -9,7 +9,9 @@ from rewards.stats import format_interval
 from sim.rubric_experiments.phase import PhaseConfig, conditions
 from sim.rubric_world import WRITER_CRITERIA, ProposerConfig
 
-__all__ = ["predictions", "prose"]
+from .summary import threshold
+
+__all__ = ["emerges", "predictions", "prose"]
 
 
 def _f(ci: dict, d: int = 3) -> str:
@@ -87,6 +89,73 @@ def predictions(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig) -> li
             )
         )
     return out
+
+
+def _thr(c: dict[str, Any]) -> str:
+    k = c["holds_for_knowledge_geq"]
+    return "no knowledge swept (it fails at 1.0)" if k is None else f"knowledge >= {k:g}"
+
+
+def emerges(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig) -> str:
+    """What the numbers say, each sentence computed from the summaries."""
+    ref, cl = sm["ref_cond"], sm["claims"]
+    k0, k1 = cfg.knowledge[0], cfg.knowledge[-1]
+    blind, top = _row(sm, k0, ref), _row(sm, k1, ref)
+    cross = next((k for k in cfg.knowledge if _row(sm, k, ref)["wrong_sign_added"]["mean"] <= 0), None)
+    ini, tini = sm["reference"]["initial"], tsm["reference"]["initial"]
+    refined_collapse = max(r["collapse_share"] for r in sm["phase"])
+    lines = [
+        "## What emerges",
+        "",
+        f"- **Table 2 needs a proposer that knows most signs.** Refinement ({ref}) raises high-reward accuracy "
+        f"for {_thr(cl['table2_high_gain'])} and raises it more than low-reward accuracy for "
+        f"{_thr(cl['table2_tail'])}. A blind proposer ({k0:g}) LOWERS both: high {_f(blind['high_gain'], 1)}, "
+        f"low {_f(blind['low_gain'], 1)} points; as oracle ({k1:g}): high {_f(top['high_gain'], 1)}, low "
+        f"{_f(top['low_gain'], 1)}.",
+        f"- **Why: wrong-sign criteria.** Inferring a sign from which response the judge preferred is wrong "
+        "whenever the verdict is wrong or the property merely co-occurs with the better answer. The refined "
+        f"rubric carries {_f(blind['wrong_sign_added'], 2)} more wrong-sign criteria per prompt than the "
+        f"initial one at {k0:g} and {_f(top['wrong_sign_added'], 2)} at {k1:g}; refinement stops adding "
+        f"them on average from knowledge {cross if cross is None else f'{cross:g}'}.",
+        f"- **Table 1 (peak gold).** The refined rubric beats the initial one for "
+        f"{_thr(cl['table1_refined_beats_initial'])}; 4 great pairs beat 1 great pair for "
+        f"{_thr(cl['table1_more_pairs_help'])}; 1 great pair beats 1 good pair for "
+        f"{_thr(cl['table1_great_beats_good'])}. The diverse pool beats 4 great pairs only for "
+        f"{_thr(cl['table1_diverse_beats_great'])}; blind it is worse "
+        f"({_f(cl['table1_diverse_beats_great']['per_knowledge'][f'{k0:g}']['ci'])}): its responses differ in "
+        "more properties (style included), so a blind proposer infers more signs and gets more of them wrong.",
+        f"- **Over-optimization of the initial rubric does not emerge.** In drawn worlds the initial rubric "
+        f"loses >= 10% of its gain by step {cfg.experiment.train.steps} in {ini['collapse_share']:.0%} of worlds "
+        f"(mean lost fraction {_f(ini['lost_fraction'])}, mean peak step {ini['peak_step']['mean']:.0f}); in the "
+        f"tuned world in {tini['collapse_share']:.0%} (lost {_f(tini['lost_fraction'])}, peak step "
+        f"{tini['peak_step']['mean']:.0f}). No refined rubric collapses in any drawn world (largest collapse "
+        f"share over the diagram: {refined_collapse:.0%}). The early peak of the old findings is a property of "
+        "the hand-placed flaws (a coarse criterion paying for hedging, written 90% of the time, hedging rare in "
+        "the base model and weighted 3 by gold), not of rubrics written with flaws drawn from the stated ranges.",
+    ]
+    t6 = sm["table6"]
+    if t6:
+        halos = [r["halo"] for r in t6]
+        h_star = threshold(halos, [r["on_minus_off"]["lo"] > 0 for r in t6])
+        worst = max(r["best_bt_minus_initial"]["hi"] for r in t6)
+        lines.append(
+            f"- **Table 6 is the halo.** On-policy BT beats off-policy BT at peak gold only for halo >= "
+            f"{'none' if h_star is None else f'{h_star:g}'} (halo {t6[0]['halo']:g}: "
+            f"{_f(t6[0]['on_minus_off'])}; {t6[-1]['halo']:g}: {_f(t6[-1]['on_minus_off'])}). Every BT model "
+            f"stays below the initial rubric at every halo (best BT - initial: upper CI end at most {worst:.3f}), "
+            "the opposite of the paper, whose on-policy and on + off BT models beat its initial rubric (health win "
+            "rate 26.8 and 30.7 vs 21.7 %); only the refined rubric beating every BT model agrees with it."
+        )
+    tr = next((r for r in tsm["phase"] if r["condition"] == tsm["ref_cond"]), None)
+    if tr is not None:
+        lines.append(
+            f"- **The old tuned world** (one labelled row, oracle proposer): {tsm['ref_cond']} high-reward gain "
+            f"{_f(tr['high_gain'], 1)}, low {_f(tr['low_gain'], 1)} points (drawn worlds at knowledge {k1:g}: "
+            f"{_f(top['high_gain'], 1)} and {_f(top['low_gain'], 1)}), peak gold {_f(tr['peak_gold'])} vs the "
+            f"initial rubric's {_f(tini['peak_gold'])}. Its Table 2 and Table 1 gains are what any world gives an "
+            "oracle proposer; its early collapse of the initial rubric is what only its placed flaws give."
+        )
+    return "\n".join(lines)
 
 
 def _assumptions(cfg: PhaseConfig) -> str:
@@ -168,4 +237,10 @@ def prose(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig, wall: float
             "of this diagram, not a reproduction of the paper.",
         ]
     )
-    return {"head": head, "assumptions": _assumptions(cfg), "predictions": "\n".join(plines), "tail": tail}
+    return {
+        "head": head,
+        "emerges": emerges(sm, tsm, cfg),
+        "assumptions": _assumptions(cfg),
+        "predictions": "\n".join(plines),
+        "tail": tail,
+    }
