@@ -27,13 +27,13 @@ from sim.bt import BTConfig
 from sim.rubric_experiments.config import ExperimentConfig
 from sim.rubric_experiments.phase import PhaseConfig, conditions, rubric_name, run_world
 from sim.rubric_train import TrainConfig
-from sim.rubric_world import WorldConfig
+from sim.rubric_world import PROPERTY_INDEX, WorldConfig
 
 from .report import figure_data, markdown
 from .summary import _get, claims, phase_rows, ref_cond, reference_rows, table6_rows
 from .text import prose
 
-__all__ = ["DEFAULT", "QUICK", "main", "summarize", "tuned_config"]
+__all__ = ["ABLATIONS", "DEFAULT", "QUICK", "ablation_config", "main", "summarize", "tuned_config"]
 
 DEFAULT = PhaseConfig()
 QUICK = PhaseConfig(
@@ -52,6 +52,38 @@ QUICK = PhaseConfig(
     ),
 )
 K_REF = 0.75  # the knowledge whose refined rubric Table 6 compares the BT models with (the middle of the sweep)
+
+
+# What the tuned world's early collapse of the initial rubric takes: the tuned world with ONE of its placed
+# flaws drawn from the default ranges instead (initial and gold rubrics only, one GRPO seed per world).
+_D = WorldConfig()
+ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "hedge-weight": (
+        f"hedging's gold weight drawn from {_D.hedge_weights} (tuned: 3)",
+        {"hedge_weights": _D.hedge_weights},
+    ),
+    "exploit-rates": (
+        f"base hedging / padding rates 10^U{_D.base_exploit_rate} (tuned: 0.03 / 0.02)",
+        {"base_exploit_rate": _D.base_exploit_rate},
+    ),
+    "writer-criteria": (
+        f"catalogue rates U{_D.writer_criterion_prob} (tuned: 0.9 / 0.8 / 0.6 / 0.7, new entries 0)",
+        {"writer_criterion_prob": _D.writer_criterion_prob},
+    ),
+    "coverage": (
+        f"fact / tail coverage U{_D.writer_fact_prob} / U{_D.writer_tail_prob} (tuned: 0.9 / 0.05)",
+        {"writer_fact_prob": _D.writer_fact_prob, "writer_tail_prob": _D.writer_tail_prob},
+    ),
+}
+
+
+def ablation_config(drawn: PhaseConfig, changes: dict[str, Any]) -> PhaseConfig:
+    """The tuned world with ``changes`` (WorldConfig fields), no refinement, no BT, one GRPO seed."""
+    t = tuned_config(drawn)
+    w = dataclasses.replace(t.experiment.world, **changes)
+    return dataclasses.replace(
+        t, knowledge=(), halos=(), train_seeds=1, experiment=dataclasses.replace(t.experiment, world=w)
+    )
 
 
 def tuned_config(drawn: PhaseConfig) -> PhaseConfig:
@@ -74,6 +106,13 @@ def _collect(config: PhaseConfig, out: Path, overwrite: bool, label: str) -> lis
         rows.append(cached(path, {"phase": config.to_dict(), "world": w}, lambda w=w: run_world(config, w), overwrite))
         print(f"{label} world {w + 1}/{config.worlds}: {time.perf_counter() - t0:.0f}s", flush=True)
     return rows
+
+
+def summarize_ablation(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The initial rubric's peak, collapse and final hedging rate over an ablation's worlds."""
+    hedge = PROPERTY_INDEX["hedged_diagnosis"]
+    final = [r["proxies"]["initial"]["final_probs"][hedge] for r in rows]
+    return {**reference_rows(rows)["initial"], "final_hedge": interval(final).to_dict(), "worlds": len(rows)}
 
 
 def summarize(rows: list[dict[str, Any]], config: PhaseConfig) -> dict[str, Any]:
@@ -159,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     tcfg = tuned_config(cfg)
     trows = _collect(tcfg, out / "tuned", a.overwrite, "tuned")
     sm, tsm = summarize(rows, cfg), summarize(trows, tcfg)
+    abl = {"tuned (every flaw placed)": summarize_ablation(trows)}
+    for name, (what, changes) in ABLATIONS.items():
+        acfg = ablation_config(cfg, changes)
+        abl[what] = summarize_ablation(_collect(acfg, out / "ablation" / name, a.overwrite, name))
+    abl["drawn (every flaw drawn)"] = summarize_ablation(rows)
+    tsm["ablation"] = abl
     _figures(sm, rows, cfg, Path(a.figures))
     wall = time.perf_counter() - t0
     write_json(out / "summary.json", {"drawn": sm, "tuned": tsm, "wall_seconds": wall})

@@ -124,6 +124,20 @@ def _reference_table(sm: dict[str, Any], tuned: dict[str, Any] | None) -> list[s
     return lines
 
 
+def _ablation(tsm: dict[str, Any]) -> list[str]:
+    lines = [
+        "| world | initial rubric: peak step | lost fraction of gain | collapse share | P(hedge) at the last step "
+        "| worlds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in tsm.get("ablation", {}).items():
+        lines.append(
+            f"| {label} | {_f(r['peak_step'], 0)} | {_f(r['lost_fraction'], 1, 100)} % | {r['collapse_share']:.0%} "
+            f"| {_f(r['final_hedge'], 2)} | {r['worlds']} |"
+        )
+    return lines
+
+
 def _table6(sm: dict[str, Any]) -> list[str]:
     lines = [
         "| halo | BT on | BT off | BT both | on - off | best BT - initial rubric | refined rubric - best BT |",
@@ -149,6 +163,9 @@ def markdown(sm: dict[str, Any], tuned: dict[str, Any] | None, config: PhaseConf
     out += _phase_table(sm)
     out += ["", "## The initial and gold rubrics, and the old tuned world (one labelled row)", ""]
     out += _reference_table(sm, tuned)
+    if tuned is not None and tuned.get("ablation"):
+        out += ["", "### What the tuned world's early collapse takes: one placed flaw drawn at a time", ""]
+        out += [text["ablation"], ""] + _ablation(tuned)
     out += ["", "## Table 6 analog: Bradley-Terry reward models against the halo (an assumption, swept)", ""]
     out += _table6(sm)
     out += ["", "![Table 6 against the halo](figures/rubric_world_halo.png)", "", text["assumptions"], ""]

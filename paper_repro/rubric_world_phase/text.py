@@ -237,7 +237,13 @@ def prose(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig, wall: float
             "of this diagram, not a reproduction of the paper.",
         ]
     )
+    ablation = (
+        "The old tuned world with ONE of its hand-placed flaws drawn from the default range instead (initial and "
+        "gold rubrics only, one GRPO seed per world; the first and last rows are the tuned and drawn worlds "
+        "above). A flaw whose drawing removes the collapse is one the collapse needs."
+    )
     return {
+        "ablation": ablation,
         "head": head,
         "emerges": emerges(sm, tsm, cfg),
         "assumptions": _assumptions(cfg),

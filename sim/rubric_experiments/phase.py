@@ -56,7 +56,8 @@ class PhaseConfig:
     worlds: drawn worlds (CIs are over worlds)
     train_seeds: GRPO runs per world and proxy (averaged within a world)
     seed: master seed; world w uses ``fold_in(key(seed), w)``
-    knowledge: the proposer knowledges swept (0.5 blind ... 1.0 oracle)
+    knowledge: the proposer knowledges swept (0.5 blind ... 1.0 oracle); empty: no refinement (initial and
+        gold rubrics only)
     diversity: models in the diverse 4-round pools (1 model = the 4-great-pairs condition, always run)
     halos: Bradley-Terry style-halo strengths swept (Table 6; empty: no BT models)
     experiment: everything else (world ranges, verifier, judge, proposer's other knobs, train, bt, eval pairs)
@@ -72,8 +73,8 @@ class PhaseConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if self.worlds < 1 or self.train_seeds < 1 or not self.knowledge:
-            raise ValueError(f"PhaseConfig: worlds, train_seeds >= 1 and a knowledge level needed: {self}")
+        if self.worlds < 1 or self.train_seeds < 1:
+            raise ValueError(f"PhaseConfig: worlds and train_seeds must be >= 1: {self}")
         if not all(0.5 <= k <= 1.0 for k in self.knowledge):
             raise ValueError(f"PhaseConfig.knowledge={self.knowledge}: each in [0.5, 1]")
         if not self.diversity or not all(1 <= d <= self.experiment.world.n_diverse for d in self.diversity):
@@ -114,7 +115,7 @@ def proxy_names(config: PhaseConfig) -> tuple[str, ...]:
 def _refine_all(world, verifier, config: PhaseConfig, key: jax.Array) -> tuple[dict, dict]:
     """Rubrics of every (knowledge, condition) and their refinement numbers (accepted edits, sign errors)."""
     exp = config.experiment
-    conds = conditions(config)
+    conds = conditions(config) if config.knowledge else {}
     pools = {
         c: pool_lists(sample_pool(world, m, jax.random.fold_in(key, i), n))
         for i, (c, (m, n)) in enumerate(conds.items())
