@@ -19,7 +19,7 @@ def test_quick_report_from_cached_worlds(tmp_path, capsys):
     assert main(args) == 0
     doc = (tmp_path / "f.md").read_text()
     assert "| finding (the paper's claim) | assumed" in doc and "holds for knowledge >=" in doc
-    assert "Predictions committed before the runs" in doc and "tuned (old)" in doc
+    assert "Predictions committed before the runs" in doc and "tuned (old)" in doc and "hedge-weight drawn" in doc
     for stem in ("rubric_world_phase", "rubric_world_halo", "rubric_world_phase_curves"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
     first = json.loads((tmp_path / "runs" / "drawn" / "world000.json").read_text())

@@ -198,11 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     tcfg = tuned_config(cfg)
     trows = _collect(tcfg, out / "tuned", a.overwrite, "tuned")
     sm, tsm = summarize(rows, cfg), summarize(trows, tcfg)
-    abl = {"tuned (every flaw placed)": summarize_ablation(trows)}
+    abl = {"tuned": {**summarize_ablation(trows), "what": "tuned (every flaw placed)"}}
     for name, (what, changes) in ABLATIONS.items():
-        acfg = ablation_config(cfg, changes)
-        abl[what] = summarize_ablation(_collect(acfg, out / "ablation" / name, a.overwrite, name))
-    abl["drawn (every flaw drawn)"] = summarize_ablation(rows)
+        rows_a = _collect(ablation_config(cfg, changes), out / "ablation" / name, a.overwrite, name)
+        abl[name] = {**summarize_ablation(rows_a), "what": what}
+    abl["drawn"] = {**summarize_ablation(rows), "what": "drawn (every flaw drawn)"}
     tsm["ablation"] = abl
     _figures(sm, rows, cfg, Path(a.figures))
     wall = time.perf_counter() - t0

@@ -130,9 +130,9 @@ def _ablation(tsm: dict[str, Any]) -> list[str]:
         "| worlds |",
         "|---|---|---|---|---|---|",
     ]
-    for label, r in tsm.get("ablation", {}).items():
+    for r in tsm.get("ablation", {}).values():
         lines.append(
-            f"| {label} | {_f(r['peak_step'], 0)} | {_f(r['lost_fraction'], 1, 100)} % | {r['collapse_share']:.0%} "
+            f"| {r['what']} | {_f(r['peak_step'], 0)} | {_f(r['lost_fraction'], 1, 100)} % | {r['collapse_share']:.0%} "
             f"| {_f(r['final_hedge'], 2)} | {r['worlds']} |"
         )
     return lines

@@ -133,6 +133,14 @@ def emerges(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig) -> str:
         "the hand-placed flaws (a coarse criterion paying for hedging, written 90% of the time, hedging rare in "
         "the base model and weighted 3 by gold), not of rubrics written with flaws drawn from the stated ranges.",
     ]
+    abl = {k: v for k, v in tsm.get("ablation", {}).items() if k not in ("tuned", "drawn")}
+    if abl:
+        shares = ", ".join(f"{k} drawn: {v['collapse_share']:.0%}" for k, v in abl.items())
+        lines.append(
+            "- **The tuned world's collapse needs every placed flaw at once.** Drawing any ONE of them from its "
+            f"range instead lowers the share of worlds whose initial rubric collapses from "
+            f"{tini['collapse_share']:.0%} ({shares}); drawing all of them gives {ini['collapse_share']:.0%}."
+        )
     t6 = sm["table6"]
     if t6:
         halos = [r["halo"] for r in t6]
