@@ -228,8 +228,8 @@ def prose(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig, wall: float
     preds = predictions(sm, tsm, cfg)
     held = sum(h for _p, h, _m in preds)
     plines = [
-        f"### Predictions committed before the runs (docs/rubric_world_phase_predictions.md): {held} of "
-        f"{len(preds)} held",
+        f"### Predictions committed before the runs (docs/rubric_world_phase_predictions.md, written after a "
+        f"timing probe had shown world 0 of 16): {held} of {len(preds)} held",
         "",
     ]
     plines += [f"- {'HELD' if h else 'MISSED'}: {p}. Measured: {m}." for p, h, m in preds]
