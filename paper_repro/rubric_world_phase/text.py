@@ -66,6 +66,12 @@ def predictions(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig) -> li
             f"{_f(ini['lost_fraction'])} (tuned {_f(tini['lost_fraction'])})",
         )
     )
+    return out + _predictions_bt_tuned(sm, tsm)
+
+
+def _predictions_bt_tuned(sm: dict[str, Any], tsm: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    """Predictions 5 (Table 6 against the halo) and 6 (the tuned world's row)."""
+    out = []
     t6 = {r["halo"]: r for r in sm["table6"]}
     if 0.0 in t6 and 0.75 in t6:
         z, h = t6[0.0], t6[0.75]
@@ -141,6 +147,13 @@ def emerges(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig) -> str:
             f"range instead lowers the share of worlds whose initial rubric collapses from "
             f"{tini['collapse_share']:.0%} ({shares}); drawing all of them gives {ini['collapse_share']:.0%}."
         )
+    lines += _emerges_bt_tuned(sm, tsm, top, tini, k1)
+    return "\n".join(lines)
+
+
+def _emerges_bt_tuned(sm, tsm, top: dict, tini: dict, k1: float) -> list[str]:
+    """The Table 6 and tuned-world bullets of :func:`emerges`."""
+    lines: list[str] = []
     t6 = sm["table6"]
     if t6:
         halos = [r["halo"] for r in t6]
@@ -163,7 +176,7 @@ def emerges(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig) -> str:
             f"initial rubric's {_f(tini['peak_gold'])}. Its Table 2 and Table 1 gains are what any world gives an "
             "oracle proposer; its early collapse of the initial rubric is what only its placed flaws give."
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _assumptions(cfg: PhaseConfig) -> str:
@@ -214,9 +227,9 @@ def prose(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig, wall: float
             f"{sm['worlds']} drawn worlds x {cfg.train_seeds} GRPO seeds, {e.world.n_prompts} prompts per world, "
             f"{e.train.steps} steps, proposer knowledge {list(cfg.knowledge)}; plus the old tuned world at "
             f"knowledge 1.0 as one labelled row. This run: {wall:.0f} s wall clock (world computations "
-            f"{sm['seconds'] + tsm['seconds']:.0f} s; 2 CPU cores shared with other jobs, so an idle machine is "
-            "faster; a fully cached rerun only redraws the report). All intervals are 95% t-intervals over "
-            "worlds; differences are paired within worlds.",
+            f"{sm['seconds'] + tsm['seconds']:.0f} s as timed when each world was computed; 2 CPU cores shared with "
+            "other jobs, so an idle machine is faster; a fully cached rerun only redraws the report). All "
+            "intervals are 95% t-intervals over worlds; differences are paired within worlds.",
             "",
             "No simulated agent reads gold: the proposer sees the two responses, a noisy judge's verdict and its "
             "own drawn prior knowledge (`ProposerConfig.knowledge`: it knows a property's sign with probability "
