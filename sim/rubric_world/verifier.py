@@ -218,7 +218,7 @@ class VerifierConfig:
     jitter: sd of a log-normal per-criterion multiplier (criteria differ in how checkable they are)
     max_rate: rates are clipped to [0, max_rate]
     halo: :class:`Halo` on precise fact / tail-fact criteria (default: none). Off in every default
-        experiment; docs/rubric_world_findings.md shows what one triggered by the signature line does
+        experiment (a verifier halo on the signature line was explored in the pre-issue-13 tuned world)
     """
 
     fpr: tuple[tuple[str, float], ...] = (
