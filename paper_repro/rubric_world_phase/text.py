@@ -226,9 +226,9 @@ def prose(sm: dict[str, Any], tsm: dict[str, Any], cfg: PhaseConfig, wall: float
             "",
             f"{sm['worlds']} drawn worlds x {cfg.train_seeds} GRPO seeds, {e.world.n_prompts} prompts per world, "
             f"{e.train.steps} steps, proposer knowledge {list(cfg.knowledge)}; plus the old tuned world at "
-            f"knowledge 1.0 as one labelled row. This run: {wall:.0f} s wall clock (world computations "
-            f"{sm['seconds'] + tsm['seconds']:.0f} s as timed when each world was computed; 2 CPU cores shared with "
-            "other jobs, so an idle machine is faster; a fully cached rerun only redraws the report). All "
+            f"knowledge 1.0 as one labelled row. Computing the drawn and tuned worlds took "
+            f"{sm['seconds'] + tsm['seconds']:.0f} s (timed as each was computed, on 2 CPU cores shared with other "
+            f"jobs, so an idle machine is faster); this regeneration took {wall:.0f} s (cached worlds are read). All "
             "intervals are 95% t-intervals over worlds; differences are paired within worlds.",
             "",
             "No simulated agent reads gold: the proposer sees the two responses, a noisy judge's verdict and its "
