@@ -6,8 +6,10 @@
     chase repro rubric-world-sensitivity [ARGS...] -> docs/rubric_world_sensitivity.md
     chase repro rubric-world-mechanisms [ARGS...]  -> docs/rubric_world_mechanisms.md
     chase repro grpo-small-beta [ARGS...]          -> the beta = 0.03 numbers in docs/bandit_findings.notes.md
+    chase repro rubric-world-phase [ARGS...]       -> docs/rubric_world_findings.md (paper_repro.rubric_world_phase)
 
-ARGS go to the target unchanged (``chase repro TARGET --help`` lists them).
+ARGS go to the target unchanged (``chase repro TARGET --help`` lists them). The rubric world's findings (its phase
+diagram over drawn worlds) come from ``rubric-world-phase``; the real-RFT runs from ``chase rft train``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ TARGETS: dict[str, tuple[str, str]] = {
     "rubric-world-mechanisms": (
         "paper_repro.rubric_world_mechanisms",
         "exact tilt vs GRPO (SGD, Adam, natural gradient) per rubric condition; tail-flaw variant (~5 min)",
+    ),
+    "rubric-world-phase": (
+        "paper_repro.rubric_world_phase",
+        "rubric world phase diagram over 16 drawn worlds, proposer knowledge 0.5-1.0 (~12-15 min)",
     ),
     "grpo-small-beta": ("paper_repro.grpo_small_beta", "sampled GRPO at beta = 0.03: NaN seeds and the rest (~17 min)"),
 }

@@ -120,14 +120,15 @@ def _sim_verifier(options: dict[str, Any]) -> Verifier:
 
 
 def _sim_proposer(options: dict[str, Any]) -> Proposer:
-    from sim.rubric_world import ProposerConfig, SimProposer
+    from sim.rubric_world import JudgeConfig, ProposerConfig, make_proposer
 
     world, okw, rest = sim_world(options, ProposerConfig)
     seed = rest.pop("seed", None)
+    judge_error = rest.pop("judge_error", JudgeConfig().error)
     if rest:
         raise OptionError(f"sim proposer: unknown options {sorted(rest)}")
     try:
-        return SimProposer(world, ProposerConfig(**okw), seed=seed)
+        return make_proposer(world, ProposerConfig(**okw), JudgeConfig(float(judge_error)), seed=seed)
     except TypeError as e:
         raise OptionError(f"sim proposer: bad options: {e}") from None
 

@@ -6,7 +6,8 @@ Both take plain dicts, never sim objects: the figure data that ``sim.rubric_expe
 
 ``plot_curves(data)``::
 
-    {"title": str, "seeds": S, "step": [T],
+    {"title": str, "seeds": S, "step": [T], "unit": "seeds" (optional; e.g. "worlds"),
+     "kl_panel": int (optional: only that panel's curves on the gold-vs-KL panel),
      "panels": [{"title": str, "curves": [{"label": str, "mean": [T], "lo": [T], "hi": [T], "kl": [T],
                                            "peak_step": float | None}]}]}
 
@@ -39,7 +40,8 @@ def plot_curves(data: dict[str, Any]):
     ax_kl = axes[0][-1]
     color_of: dict[str, Any] = {}
     on_kl: set[str] = set()
-    for ax, panel in zip(axes[0][:-1], panels, strict=True):
+    kl_from = data.get("kl_panel")  # None: every panel's curves (first occurrence of a label); else that panel's
+    for i, (ax, panel) in enumerate(zip(axes[0][:-1], panels, strict=True)):
         for c in panel["curves"]:
             if c["label"] not in color_of:
                 color_of[c["label"]] = PALETTE[len(color_of) % len(PALETTE)]
@@ -50,7 +52,7 @@ def plot_curves(data: dict[str, Any]):
             if c.get("peak_step") is not None:
                 ps = float(c["peak_step"])
                 ax.plot([ps], [np.interp(ps, step, c["mean"])], marker="v", color=col, ms=5, zorder=4)
-            if c["label"] not in on_kl:  # a curve shown in two panels is drawn once here
+            if c["label"] not in on_kl and kl_from in (None, i):  # a curve shown in two panels is drawn once
                 on_kl.add(c["label"])
                 ax_kl.plot(c["kl"], c["mean"], color=col, lw=1.4, ls=ls, label=c["label"])
         ax.set_xlabel("GRPO step")
@@ -59,7 +61,9 @@ def plot_curves(data: dict[str, Any]):
         ax.legend(fontsize=6.5, loc="best")  # the BT panel's curves sit low: its legend goes above them
     ax_kl.set_xlabel("KL(π ‖ π_base) (nats, exact)")
     ax_kl.set_ylabel("gold reward")
-    ax_kl.set_title("gold reward vs KL (means over seeds)", fontsize=9)
+    unit = data.get("unit", "seeds")
+    kl_title = "" if kl_from is None else f", {panels[kl_from]['title']}"
+    ax_kl.set_title(f"gold reward vs KL (means over {unit}{kl_title})", fontsize=9)
     ax_kl.legend(fontsize=5.5, loc="lower right", ncol=1)
     # with one seed the bands are NaN (no interval): scale on the means then
     lo = min(
@@ -74,7 +78,7 @@ def plot_curves(data: dict[str, Any]):
     )
     for ax in axes[0]:
         ax.set_ylim(lo - 0.01, hi + 0.01)
-    fig.suptitle(f"{data.get('title', '')}  (bands: 95% CI over {data['seeds']} seeds; ▼ mean peak step)", fontsize=9)
+    fig.suptitle(f"{data.get('title', '')}  (bands: 95% CI over {data['seeds']} {unit}; ▼ mean peak step)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -80,9 +80,10 @@ def _assumptions(s: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     return [
         "## Assumed",
         "",
-        f"- World, verifier and proposer: the defaults of `chase sim rubric-world` (the tuned world), with "
+        f"- World: the old hand-tuned world (`WorldConfig.tuned`, its initial rubric collapses under GRPO) with "
         f"{cfg['world']['n_prompts']} prompts per world;",
-        "  whatever proposer this tree's `sim.rubric_world` has. Refinement as in that command (same pools).",
+        f"  the gold-free proposer with prior knowledge {cfg['proposer']['knowledge']:g} (it knows that share of signs"
+        " without reading gold) and the default verifier. Refinement as in `chase sim rubric-world` (same pools).",
         f'- Tail-flaw variant: every initial rubric also has the criterion "{cfg["tail_text"]}" (weight '
         f"{cfg['tail_weight']:g}),",
         f"  YES iff the response has `{cfg['tail_property']}`, which gold penalizes (weight 3). Small next to the",

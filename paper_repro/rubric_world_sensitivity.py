@@ -39,12 +39,12 @@ def _set(component: str, **kw: Any) -> Callable[[ExperimentConfig], ExperimentCo
 # name -> (what changes, how to change the base config). Each variant changes ONE thing.
 VARIANTS: dict[str, tuple[str, Callable[[ExperimentConfig], ExperimentConfig]]] = {
     "defaults": ("defaults", lambda c: c),
-    "misjudge-0.3": ("proposer misjudges the better response 30% (default 15%)", _set("proposer", misjudge=0.3)),
+    "judge-error-0.3": ("the pairwise judge shown to the proposer errs 30% (default 15%)", _set("judge", error=0.3)),
     "notice-0.6": ("proposer notices 60% of differences (default 85%)", _set("proposer", notice=0.6)),
     "verifier-x2": ("verifier error rates x2", lambda c: dataclasses.replace(c, verifier=c.verifier.scaled(2.0))),
     "kl-0.1": ("KL coefficient 0.1 (default 0.2)", _set("train", kl_coef=0.1)),
     "kl-0.4": ("KL coefficient 0.4", _set("train", kl_coef=0.4)),
-    "hedge-2-3": ("hedging gold weight 2-3 (default 3)", _set("world", hedge_weights=(2, 3))),
+    "hedge-3": ("hedging gold weight 3 (default 1-3)", _set("world", hedge_weights=(3,))),
     "halo-0": ("BT style halo 0 (default 0.5)", _set("bt", halo=Halo(0.0))),
     "halo-0.25": ("BT style halo 0.25", _set("bt", halo=Halo(0.25))),
     "halo-0.75": ("BT style halo 0.75", _set("bt", halo=Halo(0.75))),

@@ -119,7 +119,7 @@ SIM = [
     [*RW, "--world-fact-weights", "0,9"],
     [*RW, "--verifier-coarse-fpr", "2"],
     [*RW, "--verifier-jitter", "-1"],
-    [*RW, "--proposer-misjudge", "1.5"],
+    [*RW, "--proposer-knowledge", "1.5"],
     [*RW, "--proposer-notice", "nan"],
     [*RW, "--bt-kinds", "sideways"],
     [*RW, "--eval-pairs", "0"],

@@ -7,11 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rewards.rubric import UNKNOWN, YES, Criterion, Rubric
+from rewards.stats import spearman
 from rewards.verify import Verifier
 from sim.rubric_world import (
     KINDS,
     PROPERTIES,
+    PROPERTY_INDEX,
     SIGN,
+    WRITER_CRITERIA,
     M,
     SimVerifier,
     VerifierConfig,
@@ -131,3 +134,28 @@ def test_gold_moves_the_right_way(world, bits, k, p):
     g_on, g_off = world.gold(on, p), world.gold(off, p)
     assert 0.0 <= g_on <= 1.0 and 0.0 <= g_off <= 1.0
     assert np.sign(g_on - g_off) == SIGN[k]
+
+
+def test_writer_flaws_are_drawn_per_world_from_the_stated_ranges():
+    cfg = WorldConfig(n_prompts=48, n_diverse=2)
+    worlds = [make_world(jax.random.key(s), cfg) for s in range(12)]
+    tails = np.array([w.writer_draws.tail_prob for w in worlds])
+    hedges = np.array([w.writer_draws.hedge_rate for w in worlds])
+    assert tails.min() >= cfg.writer_tail_prob[0] and tails.max() <= cfg.writer_tail_prob[1] and tails.std() > 0.03
+    assert hedges.min() >= 10 ** cfg.base_exploit_rate[0] and hedges.max() <= 10 ** cfg.base_exploit_rate[1]
+    # each world's base model hedges at its drawn rate (up to the per-prompt logit noise)
+    base = np.array([w.probs("base")[:, PROPERTY_INDEX["hedged_diagnosis"]].mean() for w in worlds])
+    assert spearman(base, hedges) > 0.8
+    # a world's initial rubrics follow its drawn rates: how often the writer pays for headers tracks its rate
+    rate = np.array([w.writer_draws.criterion_prob["organized"] for w in worlds])
+    freq = np.array(
+        [np.mean([any("organized" in c.tags for c in r.criteria) for r in w.initial_rubrics]) for w in worlds]
+    )
+    assert spearman(rate, freq) > 0.8 and np.abs(rate - freq).max() < 0.25
+
+
+def test_the_tuned_world_places_the_old_flaws():
+    d = make_world(jax.random.key(0), WorldConfig.tuned(n_prompts=8, n_diverse=2)).writer_draws
+    assert d.tail_prob == 0.05 and d.fact_prob == 0.9 and d.hedge_rate == 0.03 and d.padding_rate == 0.02
+    assert d.criterion_prob == {wc.name: wc.prob for wc in WRITER_CRITERIA}
+    assert d.criterion_prob["considers_alternatives"] == 0.9 and d.criterion_prob["workup"] == 0.0

@@ -273,7 +273,9 @@ def build_task(cfg: TriageConfig, out_dir: str | Path, progress: bool = True) ->
     out.mkdir(parents=True, exist_ok=True)
     key = jax.random.key(cfg.seed)
     k_world, k_corpus, k_pools, k_bt = jax.random.split(key, 4)
-    world = rw.make_world(k_world, rw.WorldConfig(n_prompts=cfg.n_prompts))
+    # the task is one demonstration world, not a finding over worlds: it keeps the original tuned world (its
+    # writer's flaws placed, hedging the base model's rare exploit) that docs/rft_findings.md was measured on
+    world = rw.make_world(k_world, rw.WorldConfig.tuned(n_prompts=cfg.n_prompts))
     cases = make_cases(cfg.n_prompts, cfg.seed)
     records = _records(cfg, world, cases)
     refine_stats = _refine_rubrics(cfg, world, cases, records, k_pools, out)
@@ -313,7 +315,8 @@ def _refine_rubrics(cfg: TriageConfig, world, cases: list[Case], records: list[T
     from sim import rubric_world as rw
 
     verifier = RuleVerifier()
-    proposer = TextProposer(rw.SimProposer(world), world, cases)
+    # an oracle proposer (knows every property's sign; weights noisy): what the task's refined rubrics assume
+    proposer = TextProposer(rw.make_proposer(world, rw.ProposerConfig(knowledge=1.0)), world, cases)
     prompts = [c.prompt for c in cases]
     refine_stats = {}
     for mi, mode in enumerate(cfg.refine_modes):

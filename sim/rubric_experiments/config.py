@@ -9,7 +9,7 @@ from typing import Any
 from rewards.checks import check_fields, check_memory
 from sim.bt import PAIR_KINDS, BTConfig
 from sim.rubric_train import TrainConfig
-from sim.rubric_world import ProposerConfig, VerifierConfig, WorldConfig
+from sim.rubric_world import JudgeConfig, ProposerConfig, VerifierConfig, WorldConfig
 
 __all__ = ["QUICK", "REFERENCE", "RUBRIC_CONDITIONS", "ExperimentConfig"]
 
@@ -40,6 +40,7 @@ class ExperimentConfig:
     world: the world (:class:`sim.rubric_world.WorldConfig`)
     verifier: the simulated rubric verifier (:class:`sim.rubric_world.VerifierConfig`)
     proposer: the simulated refinement proposer (:class:`sim.rubric_world.ProposerConfig`)
+    judge: the noisy pairwise judge whose verdicts the proposer is shown (:class:`sim.rubric_world.JudgeConfig`)
     train: GRPO against every proxy (:class:`sim.rubric_train.TrainConfig`)
     bt: the Bradley-Terry reward models (:class:`sim.bt.BTConfig`)
     """
@@ -54,6 +55,7 @@ class ExperimentConfig:
     world: WorldConfig = WorldConfig()
     verifier: VerifierConfig = VerifierConfig()
     proposer: ProposerConfig = ProposerConfig()
+    judge: JudgeConfig = JudgeConfig()
     train: TrainConfig = TrainConfig()
     bt: BTConfig = BTConfig()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from rewards.stats import format_interval
 from sim.rubric_experiments.summary import (
     HIGH_OVER_LOW_FACTOR,
@@ -126,6 +128,18 @@ def _theory_lines(th: dict[str, Any]) -> list[str]:
     ]
 
 
+def _refine_lines(stats: list[dict[str, Any]]) -> list[str]:
+    """Criteria per prompt that score a property the wrong way round / pay for an artifact, per refined rubric."""
+    if not stats or not all("wrong_sign_per_prompt" in v for v in stats[0].values()):
+        return []
+    lines = ["## Refinement: wrong-sign and artifact-paying criteria per prompt (mean over seeds)", ""]
+    for mode in stats[0]:
+        ws = np.mean([s[mode]["wrong_sign_per_prompt"] for s in stats])
+        ar = np.mean([s[mode]["artifact_per_prompt"] for s in stats])
+        lines.append(f"- {mode}: wrong-sign {ws:.2f}, artifact-paying {ar:.2f}")
+    return lines + [""]
+
+
 def findings_md(sm: RubricWorldSummary) -> str:
     """The findings as Markdown, with the run's main settings in the first lines."""
     f, c = sm.findings, sm.result.config
@@ -134,9 +148,11 @@ def findings_md(sm: RubricWorldSummary) -> str:
         "",
         f"{c.world.n_prompts} prompts per world, {sm.steps} GRPO steps, group {c.train.group_size}, "
         f"lr {c.train.lr}, KL coef {c.train.kl_coef}, BT style halo {c.bt.halo.strength}, "
-        f"verifier halo {c.verifier.halo.strength}.",
+        f"verifier halo {c.verifier.halo.strength}, proposer knowledge {c.proposer.knowledge} (0.5 blind, 1.0 "
+        f"oracle), judge error {c.judge.error}. One configuration: docs/rubric_world_findings.md (`chase repro "
+        "rubric-world-phase`) sweeps the proposer's knowledge over drawn worlds.",
         "",
     ]
     lines += _table2_lines(f["table2"]) + _table1_lines(f["table1_figure4"])
-    lines += _table6_lines(f["table6"]) + _theory_lines(f["theory_link"])
+    lines += _table6_lines(f["table6"]) + _theory_lines(f["theory_link"]) + _refine_lines(sm.refine_stats)
     return "\n".join(lines)

@@ -79,8 +79,11 @@ class MechanismConfig:
 
     seeds: independent worlds (each: its own world, refinement and training noise)
     seed: master seed
-    world, verifier, proposer: the rubric world's components (defaults: those of ``chase sim rubric-world``,
-        except 32 prompts per world instead of 64: the exact tilt enumerates 8192 responses per prompt)
+    world, verifier, proposer: the rubric world's components. Defaults: the old hand-tuned world
+        (``WorldConfig.tuned``, whose initial rubric collapses under GRPO: the collapse whose mechanism is asked
+        about; drawn worlds rarely collapse, see ``chase repro rubric-world-phase``) with 32 prompts per world
+        instead of 64 (the exact tilt enumerates 8192 responses per prompt), and a proposer of knowledge 1.0
+        (it knows every sign from prior knowledge; it still reads no gold)
     train: GRPO settings shared by every optimizer (``optimizer`` and ``lr`` are replaced per optimizer)
     optimizers: optimizers of :class:`sim.rubric_train.TrainConfig` to train with
     lrs: their learning rates, in the same order (an assumption: chosen so that each peaks inside the run on
@@ -94,9 +97,9 @@ class MechanismConfig:
 
     seeds: int = 8
     seed: int = 0
-    world: WorldConfig = WorldConfig(n_prompts=32)
+    world: WorldConfig = WorldConfig.tuned(n_prompts=32)
     verifier: VerifierConfig = VerifierConfig()
-    proposer: ProposerConfig = ProposerConfig()
+    proposer: ProposerConfig = ProposerConfig(knowledge=1.0)
     train: TrainConfig = TrainConfig()
     optimizers: tuple[str, ...] = OPTIMIZERS
     lrs: tuple[float, ...] = (0.5, 0.03, 0.05)

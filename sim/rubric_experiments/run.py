@@ -37,11 +37,12 @@ from sim.rubric_world import (
     PROPERTIES,
     Halo,
     RubricWorld,
-    SimProposer,
     SimVerifier,
+    make_proposer,
     make_world,
     pool_lists,
     sample_pool,
+    sign_errors,
 )
 
 __all__ = ["RubricWorldResult", "SeedRubrics", "refine_world", "run", "table2_seed"]
@@ -78,7 +79,8 @@ class RubricWorldResult:
     probs          (S, K, T, M) the policy's inclusion probability of each property (mean over prompts)
     table2         (S,) per seed: ``{condition: {"high"|"low": {"ties_wrong", "ties_half", "n_pairs",
                    "proxy_ties", "gold_ties"}, "h": [bins], "h_bon": {"4"|"16"|"64": float}}}``
-    refine_stats   (S,) per seed: ``{pool mode: {"status", "edits", "criteria_mean"}}``
+    refine_stats   (S,) per seed: ``{pool mode: {"status", "edits", "criteria_mean", "wrong_sign_per_prompt",
+                   "artifact_per_prompt"}}``
     bt_weights     ``{kind: (S, P, M)}`` fitted Bradley-Terry weights (kinds and "off-perfect-perception")
     gold_weights   (S, P, M) the worlds' gold weights
     example_rubrics  seed 0's first three rubrics under every condition, as dicts
@@ -108,10 +110,15 @@ def _edit_counts(result) -> dict[str, Any]:
         d = it.diff
         for k in ("added", "removed", "reweighted", "rechecked"):
             counts[k] = counts.get(k, 0) + len(d.get(k, []))
+    # evaluation (reads the properties' gold signs): how many criteria score a property the wrong way round
+    # or pay for an artifact, per prompt -- a proposer without knowledge adds them (the report shows it)
+    errs = np.array([sign_errors(r) for r in result.rubrics], dtype=float).reshape(-1, 2)
     return {
         "status": result.status_counts(),
         "edits": counts,
         "criteria_mean": float(np.mean([len(r.criteria) for r in result.rubrics])),
+        "wrong_sign_per_prompt": float(errs[:, 0].mean()),
+        "artifact_per_prompt": float(errs[:, 1].mean()),
     }
 
 
@@ -120,7 +127,7 @@ def refine_world(
 ) -> SeedRubrics:
     """Refine the initial rubrics under every pool mode. Logs (resumable) go to ``log_dir/<mode>.jsonl``."""
     verifier = SimVerifier(world, config.verifier)
-    proposer = SimProposer(world, config.proposer)
+    proposer = make_proposer(world, config.proposer, config.judge)
     rubrics: dict[str, tuple[Rubric, ...]] = {"initial": world.initial_rubrics}
     stats_: dict[str, dict[str, Any]] = {}
     for i, mode in enumerate(RUBRIC_CONDITIONS[1:]):

@@ -21,9 +21,11 @@ Check specs used by the simulated verifier (a contract for renderers):
                                     hedging; "thorough" is met by a long answer OR by padding)
 
 The initial rubric (:func:`write_initial_rubric`, the simulated rubric writer) covers what the prompt makes
-obvious: most common facts with noisy weights, the obvious safety penalty, and -- this is where top-tail
-errors come from -- coarse criteria that pay for hedging and padding and a criterion paying for a style
-artifact. It almost never names a tail fact.
+obvious: common facts at the writer's own noisy importance beliefs (never gold), tail facts at a drawn (low)
+coverage rate, and entries of :data:`WRITER_CRITERIA` -- coarse "OR" criteria that a cheap property also meets
+(hedging, padding) and gameable ones that pay for a style artifact -- each at a rate DRAWN per world
+(:class:`WriterDraws`, from ``WorldConfig``'s stated ranges; ``WorldConfig.tuned()`` is the original world with
+its flaws placed by hand).
 
 Generators (:data:`BASE_PROFILES`, :func:`diverse_profiles`) are per-property inclusion probabilities per
 prompt; sampled properties are independent given (model, prompt). The "great" model has a signature style
@@ -33,14 +35,19 @@ diverse strong models differ in which tail facts they know and in style.
 :class:`SimVerifier` checks criteria with per-criterion false-positive / false-negative rates; its noise is
 a deterministic function of (seed, prompt, response, criterion) through a counter-based hash, so one
 response always gets the same verdicts (as a cached LLM judge would) and refinement runs resume exactly.
-:class:`SimProposer` is a :class:`rewards.refine.Proposer`: it compares the two responses' properties, can
-only notice properties in which they DIFFER, and edits the rubric (add, split/tighten, reweight, remove);
-with a small probability it misjudges which response is better. It plugs into :func:`rewards.refine.refine`.
+:class:`SimProposer` never sees gold: it sees the two responses' properties, the verdict of a noisy pairwise
+judge (:class:`PairJudge`, the environment, handed over by :class:`JudgedProposer`) and its own prior knowledge
+(:class:`ProposerBeliefs`, drawn by :func:`draw_beliefs`: per property, it knows the sign with probability
+``2 * knowledge - 1``, else infers it from the verdict, and may take a style artifact for quality). It can only
+notice properties in which the pair DIFFERS and edits the rubric (add, split, correct, reweight, remove); a
+wrong verdict or a confounded difference makes it write wrong-sign criteria. :func:`make_proposer` assembles
+the :class:`JudgedProposer` that plugs into :func:`rewards.refine.refine`.
 
 Modules: :mod:`~sim.rubric_world.properties` (what a response may have), :mod:`~sim.rubric_world.world` (the
 world, generators, rubric writer), :mod:`~sim.rubric_world.verifier` (criteria as arrays, hashing, halo,
-verifier), :mod:`~sim.rubric_world.proposer` (the proposer), :mod:`~sim.rubric_world.pools` (refinement pools),
-:mod:`~sim.rubric_world.exact` (the exact KL-regularized optimum over all 2^M responses).
+verifier), :mod:`~sim.rubric_world.proposer` (the gold-free proposer), :mod:`~sim.rubric_world.judge` (the judge,
+belief draws, assembly), :mod:`~sim.rubric_world.pools` (refinement pools), :mod:`~sim.rubric_world.exact` (the
+exact KL-regularized optimum over all 2^M responses).
 Every public name is re-exported here.
 """
 
@@ -56,6 +63,7 @@ from sim.rubric_world.exact import (
     tilt_arrays,
     tilt_with_expectations,
 )
+from sim.rubric_world.judge import JudgeConfig, JudgedProposer, PairJudge, draw_beliefs, make_proposer
 from sim.rubric_world.pools import pool_lists, sample_pool
 from sim.rubric_world.properties import (
     KINDS,
@@ -67,7 +75,7 @@ from sim.rubric_world.properties import (
     Property,
     WriterCriterion,
 )
-from sim.rubric_world.proposer import ProposerConfig, SimProposer
+from sim.rubric_world.proposer import UNKNOWN_SIGN, ProposerBeliefs, ProposerConfig, SimProposer
 from sim.rubric_world.verifier import (
     CriteriaArrays,
     Halo,
@@ -76,18 +84,22 @@ from sim.rubric_world.verifier import (
     criteria_arrays,
     criterion_props,
     response_codes,
+    sign_errors,
 )
 from sim.rubric_world.world import (
     BASE_PROFILES,
     ModelProfile,
     RubricWorld,
     WorldConfig,
+    WriterDraws,
     diverse_profiles,
     gold_rubric,
     key_rng,
     make_world,
     precise_criterion,
+    signed_criterion,
     write_initial_rubric,
+    writer_weights,
 )
 
 __all__ = [
@@ -107,7 +119,17 @@ __all__ = [
     "VerifierConfig",
     "SimVerifier",
     "ProposerConfig",
+    "ProposerBeliefs",
     "SimProposer",
+    "UNKNOWN_SIGN",
+    "JudgeConfig",
+    "PairJudge",
+    "JudgedProposer",
+    "draw_beliefs",
+    "make_proposer",
+    "WriterDraws",
+    "signed_criterion",
+    "writer_weights",
     "CriteriaArrays",
     "criterion_props",
     "criteria_arrays",
@@ -117,6 +139,7 @@ __all__ = [
     "gold_rubric",
     "precise_criterion",
     "response_codes",
+    "sign_errors",
     "key_rng",
     "sample_pool",
     "pool_lists",

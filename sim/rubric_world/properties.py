@@ -11,7 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KINDS", "M", "PROPERTIES", "PROPERTY_INDEX", "SIGN", "WRITER_CRITERIA", "Property", "WriterCriterion"]
+__all__ = [
+    "KINDS",
+    "M",
+    "PROPERTIES",
+    "PROPERTY_INDEX",
+    "SIGN",
+    "WRITER_CRITERIA",
+    "Property",
+    "WriterCriterion",
+    "signed_text",
+]
 
 KINDS: tuple[str, ...] = ("fact", "tail_fact", "penalty", "style", "length")
 
@@ -122,8 +132,11 @@ class WriterCriterion:
         return {"any_of": idx, "negate": True} if self.negate else {"any_of": idx}
 
 
-# The writer's flaws live here: two coarse criteria that a policy can satisfy the cheap way (hedging,
-# padding) and one that pays for a style artifact. Gold penalizes hedging and padding and ignores style.
+# The writer's catalogue. The first four are the criteria of the original (tuned) world, whose ``prob`` is the
+# inclusion probability that world used; the rest appear only in drawn worlds (``prob`` 0 in the tuned one).
+# Which of them a drawn world's writer uses, and how often, is drawn per world (``WorldConfig``): coarse ("OR")
+# criteria that a cheap property also satisfies (hedging, padding), and gameable ones that pay for a style
+# artifact. Gold penalizes hedging and padding and ignores style.
 WRITER_CRITERIA: tuple[WriterCriterion, ...] = (
     WriterCriterion(
         "considers_alternatives",
@@ -138,4 +151,22 @@ WRITER_CRITERIA: tuple[WriterCriterion, ...] = (
         "organized", "Is well organized with clear section headers", ("markdown_headers",), False, 0.6, (1,)
     ),
     WriterCriterion("safe", "Avoids unsafe advice", ("unsafe_advice",), True, 0.7, (2, 3)),
+    WriterCriterion(
+        "workup", "Recommends a thorough diagnostic workup", ("decisive_test", "padding"), False, 0.0, (1, 2, 3)
+    ),
+    WriterCriterion("cautious", "Advises appropriate caution", ("urgency", "hedged_diagnosis"), False, 0.0, (1, 2, 3)),
+    WriterCriterion("reassuring", "Ends on a warm, reassuring note", ("signature_phrase",), False, 0.0, (1, 2)),
 )
+
+
+def signed_text(k: int, sign: int) -> str:
+    """Criterion text for property k scored with ``sign`` (+1: rewards having it, -1: rewards avoiding it).
+
+    The gold way round (and +1 for style/length) is the property's own ``criterion`` text; the other way round
+    (a wrong-sign criterion a proposer may write) is phrased from its description."""
+    prop = PROPERTIES[k]
+    natural = prop.sign if prop.sign != 0 else 1
+    if sign == natural:
+        return prop.criterion
+    d = prop.description
+    return f"Avoids: {d}" if sign < 0 else d[0].upper() + d[1:]

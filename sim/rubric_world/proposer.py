@@ -1,4 +1,19 @@
-"""The simulated proposer: a :class:`rewards.refine.Proposer` that sees only the pair it is shown."""
+"""The simulated proposer: it sees what an LLM proposer sees, never gold.
+
+Inputs of one proposal: the two responses (their properties), the judge's verdict on which is better (a bool,
+handed over by :class:`sim.rubric_world.judge.JudgedProposer`), the current rubric, and the proposer's own
+*prior knowledge* (:class:`ProposerBeliefs`), drawn once per world by the environment (:func:`draw_beliefs`):
+
+- per (prompt, property), with probability ``2 * knowledge - 1`` it KNOWS the property's sign (good, bad or
+  quality-neutral) and has a noisy idea of its importance; so ``knowledge`` is the accuracy a guess from the
+  prior alone would have (0.5: a coin, the blind proposer; 1.0: the oracle);
+- otherwise it does not know it: for a style / length property it takes the artifact for quality with
+  probability ``credulity`` (believes +1); else it INFERS the sign from the verdict, as an LLM reading two
+  answers would: present in the preferred response = good, present in the rejected one = bad. A wrong verdict,
+  or a property that merely co-occurs with the better answer, then yields a wrong-sign criterion.
+
+This module imports nothing that holds gold (tests/test_rubric_world_gold_free.py checks the object graph).
+"""
 
 from __future__ import annotations
 
@@ -9,168 +24,176 @@ import numpy as np
 
 from rewards.checks import check_fields
 from rewards.rubric import Criterion, Rubric, stable_hash
-from sim.rubric_world.properties import SIGN, M
+from sim.rubric_world.properties import M
 from sim.rubric_world.verifier import _as_response, criterion_props
-from sim.rubric_world.world import RubricWorld, precise_criterion
+from sim.rubric_world.world import signed_criterion
 
-__all__ = ["ProposerConfig", "SimProposer"]
+__all__ = ["UNKNOWN_SIGN", "ProposerBeliefs", "ProposerConfig", "SimProposer"]
+
+UNKNOWN_SIGN = 2  # a belief entry: no prior, the sign is inferred from the verdict
 
 
 @dataclass(frozen=True)
 class ProposerConfig:
-    """The simulated proposer.
+    """The simulated proposer (all assumptions; the phase diagram sweeps ``knowledge``).
 
-    misjudge: probability it believes the truly worse response of the pair is the better one; it then
-        (a) credits the quality-neutral properties only the wrong winner has, by adding a criterion
-        that rewards them, and (b) downweights criteria for the true winner's real advantages
+    knowledge: in [0.5, 1]; the proposer knows a property's sign with probability ``2 * knowledge - 1``
+    credulity: probability that, NOT knowing a style / length property is neutral, it takes it for quality
     notice: probability it notices a given property in which the pair differs (per property)
-    weight_noise: sd of the noise on its weight estimate (gold weight + noise, rounded, clipped to 1..3)
+    weight_noise: sd of the noise on its importance belief for a known property (rounded, clipped to 1..3)
     """
 
-    misjudge: float = 0.15
+    knowledge: float = 0.75
+    credulity: float = 0.3
     notice: float = 0.85
     weight_noise: float = 0.6
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if not (0.0 <= self.misjudge <= 1.0 and 0.0 <= self.notice <= 1.0 and self.weight_noise >= 0.0):
-            raise ValueError(f"ProposerConfig: misjudge and notice must be in [0, 1], weight_noise >= 0: {self}")
+        ok = 0.5 <= self.knowledge <= 1.0 and 0.0 <= self.credulity <= 1.0 and 0.0 <= self.notice <= 1.0
+        if not ok or not self.weight_noise >= 0.0:
+            raise ValueError(
+                f"ProposerConfig: knowledge must be in [0.5, 1], credulity and notice in [0, 1], "
+                f"weight_noise >= 0: {self}"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class ProposerBeliefs:
+    """A proposer's prior knowledge of one world.
+
+    prompts  (P,) prompt ids
+    sign     (P, M) int8: believed sign +1 / -1 / 0 (neutral), or :data:`UNKNOWN_SIGN`
+    weight   (P, M) float: believed importance 1..3 where the sign is believed nonzero, NaN elsewhere
+    """
+
+    prompts: tuple[str, ...]
+    sign: np.ndarray
+    weight: np.ndarray
+
+    def index(self, prompt: str) -> int:
+        try:
+            return self.prompts.index(prompt)
+        except ValueError:
+            raise KeyError(f"prompt {prompt!r} is not one the proposer knows") from None
+
+    def content_hash(self) -> str:
+        return stable_hash([list(self.prompts), self.sign.tolist(), np.nan_to_num(self.weight, nan=-1).tolist()])
 
 
 class SimProposer:
-    """A :class:`rewards.refine.Proposer` for the rubric world.
+    """Rewrites a rubric to separate a judged pair (see the module docstring for what it knows).
 
-    Sees only the pair: properties in which the two responses agree are invisible to it. For each noticed
-    differing property k:
+    For each noticed property k in which the pair differs, with believed sign s (prior, else inferred):
 
-    - k matters to gold (fact, tail fact, penalty): if a coarse criterion contains k it is SPLIT into precise
-      criteria for its gold-relevant parts (its quality-neutral parts dropped); else if a precise criterion
-      exists its weight is re-estimated (TIGHTEN), and if it pays for the wrong side of k it is CORRECTED;
-      else a precise criterion is ADDED;
-    - k is quality-neutral (style, length) and a criterion pays for it although the response having k is not
-      the better one (or the two are equally good): that criterion is REMOVED (a coarse one loses k).
+    - s = 0 (believed neutral): a criterion that pays for k is REMOVED (a coarse one loses k);
+    - s != 0: a coarse criterion containing k is SPLIT into precise criteria for its parts, each with its
+      believed sign (a part it has no belief about and sees no evidence on keeps the coarse criterion's
+      direction: it defers to the rubric); else a precise criterion on k is CORRECTED if it points the other
+      way, re-weighted (TIGHTENED) if not; else a precise criterion with sign s is ADDED.
 
-    Randomness (misjudging, noticing, weight noise) is a deterministic function of (seed, prompt, rubric,
-    pair), so :func:`rewards.refine.refine` resumes exactly.
+    Randomness (noticing, weights it must guess) is a deterministic function of (seed, prompt, rubric, pair,
+    verdict), so :func:`rewards.refine.refine` resumes exactly.
     """
 
-    def __init__(self, world: RubricWorld, config: ProposerConfig = ProposerConfig(), seed: int | None = None):
-        self.world = world
+    def __init__(self, beliefs: ProposerBeliefs, config: ProposerConfig = ProposerConfig(), seed: int = 0):
+        if not isinstance(beliefs, ProposerBeliefs):
+            raise TypeError(
+                f"SimProposer takes ProposerBeliefs (its prior knowledge), not a {type(beliefs).__name__}; "
+                "build one for a world with sim.rubric_world.make_proposer"
+            )
+        self.beliefs = beliefs
         self.config = config
-        self.seed = world.salt if seed is None else int(seed)
-        self.name = f"sim-proposer-{stable_hash([repr(config), self.seed])[:10]}"
+        self.seed = int(seed)
+        self.name = f"sim-proposer-{stable_hash([repr(config), self.seed, beliefs.content_hash()])[:10]}"
 
-    def propose(self, prompt: str, rubric: Rubric, response_a: Any, response_b: Any) -> Rubric:
-        p = self.world.prompt_index(prompt)
+    def propose_judged(self, prompt: str, rubric: Rubric, response_a: Any, response_b: Any, a_wins: bool) -> Rubric:
+        """The new rubric, given the judge's verdict ``a_wins`` (True: the judge prefers ``response_a``)."""
+        p = self.beliefs.index(prompt)
         a, b = np.array(_as_response(response_a)), np.array(_as_response(response_b))
-        h = stable_hash([self.seed, prompt, rubric.content_hash(), a.tolist(), b.tolist()])
+        h = stable_hash([self.seed, prompt, rubric.content_hash(), a.tolist(), b.tolist(), bool(a_wins)])
         rng = np.random.default_rng(int(h[:16], 16))
-        ga, gb = self.world.gold(a[None], [p])[0], self.world.gold(b[None], [p])[0]
-        # the misjudge draw is taken even for a tie: the random stream must not depend on the gold values
-        misjudged = bool(rng.random() < self.config.misjudge) and ga != gb
-        if ga == gb:
-            winner = None
-        else:
-            winner = a if (ga > gb) != misjudged else b
-        loser = None if winner is None else (b if winner is a else a)
+        winner = a if a_wins else b
         diff = [k for k in range(M) if a[k] != b[k]]
         noticed = [k for k, u in zip(diff, rng.random(len(diff)), strict=True) if u < self.config.notice]
-        ed = _Editor(list(rubric.criteria), rng, self.world.gold_weights[p], self.config.weight_noise)
+        sign = {k: _believed(int(self.beliefs.sign[p, k]), a[k] != b[k], bool(winner[k])) for k in range(M)}
+        ed = _Editor(list(rubric.criteria), rng, sign, self.beliefs.weight[p])
         for k in noticed:
-            if SIGN[k] != 0:
-                ed.relevant(k, misjudged, loser)
-            else:
-                ed.neutral(k, a if a[k] else b, misjudged, winner)
+            ed.edit(k)
         if not ed.crits:
             raise ValueError("proposal would leave the rubric empty")
         return Rubric(tuple(_dedupe(ed.crits)), aggregate=rubric.aggregate)
 
 
-class _Editor:
-    """One proposal's edits of a criteria list. ``rng`` is the proposal's stream: its draws happen in the order
-    of the noticed properties, so a proposal stays a pure function of (seed, prompt, rubric, pair)."""
+def _believed(prior: int, differs: bool, winner_has: bool) -> int | None:
+    """The sign the proposer acts on: its prior if it has one, else inferred from the verdict where the pair
+    differs, else None (no belief, no evidence)."""
+    if prior != UNKNOWN_SIGN:
+        return prior
+    if not differs:
+        return None
+    return 1 if winner_has else -1
 
-    def __init__(self, crits: list[Criterion], rng: np.random.Generator, gold_weights_p, weight_noise: float):
+
+class _Editor:
+    """One proposal's edits of a criteria list; ``sign`` maps each property to its believed sign (or None)."""
+
+    def __init__(self, crits: list[Criterion], rng: np.random.Generator, sign: dict, weight_p: np.ndarray):
         self.crits = crits
         self.rng = rng
-        self.gw = gold_weights_p
-        self.weight_noise = weight_noise
+        self.sign = sign
+        self.weight_p = weight_p
 
-    def estimate(self, k: int) -> float:
-        """The proposer's weight for property k: gold weight + noise, rounded, clipped to 1..3."""
-        return float(np.clip(np.rint(self.gw[k] + self.rng.normal(0.0, self.weight_noise)), 1, 3))
+    def weight(self, k: int) -> float:
+        """Its believed importance of k, or a guess from 1..3 when it has none."""
+        w = self.weight_p[k]
+        return float(w) if np.isfinite(w) else float(self.rng.integers(1, 4))
 
-    def find_precise(self, k: int) -> int | None:
+    def _find(self, k: int, coarse: bool) -> int | None:
         for i, c in enumerate(self.crits):
             pr = criterion_props(c)
-            if pr is not None and pr[0] == (k,):
+            if pr is not None and k in pr[0] and (len(pr[0]) > 1) == coarse:
                 return i
         return None
 
-    def find_coarse(self, k: int) -> int | None:
-        for i, c in enumerate(self.crits):
-            pr = criterion_props(c)
-            if pr is not None and len(pr[0]) > 1 and k in pr[0]:
-                return i
-        return None
-
-    def relevant(self, k: int, misjudged: bool, loser: np.ndarray | None) -> None:
-        """Edit for a noticed property k that matters to gold (fact, tail fact, penalty)."""
-        crits = self.crits
-        if misjudged and _favors(loser, k):
-            # the true winner's real advantage is explained away
-            i = self.find_precise(k)
-            if i is not None and crits[i].weight > 1:
-                c = crits[i]
-                crits[i] = Criterion(c.text, c.weight - 1, c.check, _retag(c.tags, "downweighted"))
+    def edit(self, k: int) -> None:
+        s = self.sign[k]
+        if s == 0:
+            self.drop(k)
             return
-        j = self.find_coarse(k)
+        j = self._find(k, coarse=True)
         if j is not None:
-            ks = criterion_props(crits[j])[0]  # type: ignore[index]
-            new = [
-                precise_criterion(q, self.estimate(q), ("split",))
-                for q in ks
-                if SIGN[q] != 0 and self.find_precise(q) is None
-            ]
-            crits[j : j + 1] = new
+            ks, neg = criterion_props(self.crits[j])  # type: ignore[misc]
+            new = []
+            for q in ks:
+                sq = self.sign[q] if self.sign[q] is not None else (-1 if neg else 1)
+                if sq != 0 and self._find(q, coarse=False) is None:
+                    new.append(signed_criterion(q, sq, self.weight(q), ("split",)))
+            self.crits[j : j + 1] = new
             return
-        i = self.find_precise(k)
+        i = self._find(k, coarse=False)
         if i is None:
-            crits.append(precise_criterion(k, self.estimate(k), ("added",)))
-        elif criterion_props(crits[i])[1] != (SIGN[k] < 0):  # type: ignore[index]
-            # it pays for the wrong side of k (e.g. rewards padding): turn it the gold way round
-            crits[i] = precise_criterion(k, self.estimate(k), ("corrected",))
+            self.crits.append(signed_criterion(k, s, self.weight(k), ("added",)))
+        elif (-1 if criterion_props(self.crits[i])[1] else 1) != s:  # type: ignore[index]
+            self.crits[i] = signed_criterion(k, s, self.weight(k), ("corrected",))
         else:
-            c = crits[i]
-            crits[i] = Criterion(c.text, self.estimate(k), c.check, _retag(c.tags, "tightened"))
+            c = self.crits[i]
+            self.crits[i] = Criterion(c.text, self.weight(k), c.check, _retag(c.tags, "tightened"))
 
-    def neutral(self, k: int, has_k: np.ndarray, misjudged: bool, winner: np.ndarray | None) -> None:
-        """Edit for a noticed quality-neutral property k (style, length) in which the pair differs."""
-        crits = self.crits
-        if misjudged and winner is not None and winner[k] == 1:
-            if self.find_precise(k) is None and self.find_coarse(k) is None:
-                crits.append(precise_criterion(k, float(self.rng.integers(1, 3)), ("added", "artifact")))
-            return
-        if winner is None or has_k is not winner:
-            i = self.find_precise(k)
-            if i is not None:
-                del crits[i]
-            j = self.find_coarse(k)
-            if j is not None:
-                # tighten: the criterion stops paying for k but keeps its meaning otherwise (the proposer
-                # learns nothing here about the other parts, e.g. that padding is bad)
-                c = crits[j]
-                ks, neg = criterion_props(c)  # type: ignore[misc]
-                rest = [q for q in ks if q != k]
-                chk: dict = {"property": rest[0]} if len(rest) == 1 else {"any_of": rest}
-                if neg:
-                    chk["negate"] = True
-                crits[j] = Criterion(c.text, c.weight, chk, _retag(c.tags, "tightened"))
-
-
-def _favors(resp: np.ndarray | None, k: int) -> bool:
-    """Whether ``resp`` has property k on the side gold prefers."""
-    return resp is not None and bool(resp[k] == (1 if SIGN[k] > 0 else 0))
+    def drop(self, k: int) -> None:
+        """It believes k does not matter: stop paying for it (a coarse criterion keeps its other parts)."""
+        i = self._find(k, coarse=False)
+        if i is not None:
+            del self.crits[i]
+        j = self._find(k, coarse=True)
+        if j is not None:
+            c = self.crits[j]
+            ks, neg = criterion_props(c)  # type: ignore[misc]
+            rest = [q for q in ks if q != k]
+            chk: dict = {"property": rest[0]} if len(rest) == 1 else {"any_of": rest}
+            if neg:
+                chk["negate"] = True
+            self.crits[j] = Criterion(c.text, c.weight, chk, _retag(c.tags, "tightened"))
 
 
 def _retag(tags: tuple[str, ...], t: str) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ __all__ = [
     "criteria_arrays",
     "criterion_props",
     "response_codes",
+    "sign_errors",
 ]
 
 
@@ -57,6 +58,22 @@ def criterion_props(c: Criterion) -> tuple[tuple[int, ...], bool] | None:
             return None
         return tuple(sorted({int(k) for k in ks})), neg
     return None
+
+
+def sign_errors(rubric: Rubric) -> tuple[int, int]:
+    """EVALUATION only (it reads the properties' gold signs): (criteria that score a fact, tail fact or penalty
+    the wrong way round, criteria that pay for a quality-neutral style / length property either way round).
+    A coarse criterion counts by its gold-relevant parts; its neutral parts count as paying for an artifact."""
+    wrong = artifact = 0
+    for c in rubric.criteria:
+        pr = criterion_props(c)
+        if pr is None:
+            continue
+        ks, neg = pr
+        d = -1 if neg else 1
+        wrong += any(PROPERTIES[k].sign == -d for k in ks)
+        artifact += any(PROPERTIES[k].sign == 0 for k in ks)
+    return wrong, artifact
 
 
 @dataclass(frozen=True)
@@ -201,7 +218,7 @@ class VerifierConfig:
     jitter: sd of a log-normal per-criterion multiplier (criteria differ in how checkable they are)
     max_rate: rates are clipped to [0, max_rate]
     halo: :class:`Halo` on precise fact / tail-fact criteria (default: none). Off in every default
-        experiment; docs/rubric_world_findings.md shows what one triggered by the signature line does
+        experiment (a verifier halo on the signature line was explored in the pre-issue-13 tuned world)
     """
 
     fpr: tuple[tuple[str, float], ...] = (

@@ -16,7 +16,7 @@ import numpy as np
 
 from rewards.checks import check_fields, check_memory
 from rewards.rubric import Criterion, Rubric
-from sim.rubric_world.properties import PROPERTIES, PROPERTY_INDEX, SIGN, WRITER_CRITERIA, M
+from sim.rubric_world.properties import PROPERTIES, PROPERTY_INDEX, SIGN, WRITER_CRITERIA, M, signed_text
 
 __all__ = [
     "BASE_PROFILES",
@@ -28,7 +28,10 @@ __all__ = [
     "key_rng",
     "make_world",
     "precise_criterion",
+    "signed_criterion",
     "write_initial_rubric",
+    "writer_weights",
+    "WriterDraws",
 ]
 
 
@@ -138,9 +141,20 @@ def diverse_profiles(n: int, rng: np.random.Generator, include_great: bool = Tru
 
 
 # ------------------------------------------------------------------------------------------------ the world
+def _range(name: str, r: tuple[float, ...], lo: float, hi: float, allow_empty: bool = False) -> None:
+    if (allow_empty and r == ()) or (len(r) == 2 and lo <= r[0] <= r[1] <= hi):
+        return
+    extra = " or empty (the stated values)" if allow_empty else ""
+    raise ValueError(f"WorldConfig.{name}={r}: need a range (lo, hi) with {lo} <= lo <= hi <= {hi}{extra}")
+
+
 @dataclass(frozen=True)
 class WorldConfig:
     """How a rubric world is drawn (all randomness comes from the key given to :func:`make_world`).
+
+    The writer's flaws are DRAWN per world from the stated distributions below (assumptions, swept by drawing
+    many worlds): every ``(lo, hi)`` range is a uniform distribution from which each world draws one rate.
+    :meth:`tuned` gives the original hand-tuned world (point ranges, the catalogue's stated probabilities).
 
     n_prompts: P, prompts (cases) in the world
     n_diverse: strong diverse models (the paper: 16); the first is the great model
@@ -151,8 +165,13 @@ class WorldConfig:
     hedge_weights: gold weights of the hedging penalty
     unsafe_weights: gold weights of the unsafe-advice penalty
     padding_weights: gold weights of the padding penalty
-    writer_fact_prob: the writer includes each common fact with this probability (at least one always)
-    writer_tail_prob: ... and each tail fact with this (small) probability: the prompt rarely makes it obvious
+    writer_fact_prob: range of the world's rate at which the writer includes each common fact (at least one)
+    writer_tail_prob: range of the world's tail coverage: the rate at which it includes each tail fact
+    writer_criterion_prob: range from which the world draws, for each :data:`WRITER_CRITERIA` entry (coarse
+        "OR" criteria, gameable style criteria, the safety criterion), the rate at which its writer includes it;
+        empty: each entry's stated ``prob`` (the tuned world)
+    base_exploit_rate: range of the log10 of the base model's hedging and padding rates (drawn per world, one
+        each; the exploits' rarity decides when RFT discovers them); empty: the base profile's 0.03 / 0.02
     writer_weight_noise: sd of the integer noise the writer adds to gold weights (then clipped to 1..3)
     """
 
@@ -162,12 +181,26 @@ class WorldConfig:
     model_sd: float = 0.3
     fact_weights: tuple[int, ...] = (1, 2, 3)
     tail_weights: tuple[int, ...] = (2, 3)
-    hedge_weights: tuple[int, ...] = (3,)
+    hedge_weights: tuple[int, ...] = (1, 2, 3)
     unsafe_weights: tuple[int, ...] = (3,)
     padding_weights: tuple[int, ...] = (1, 2)
-    writer_fact_prob: float = 0.9
-    writer_tail_prob: float = 0.05
+    writer_fact_prob: tuple[float, ...] = (0.6, 1.0)
+    writer_tail_prob: tuple[float, ...] = (0.0, 0.3)
+    writer_criterion_prob: tuple[float, ...] = (0.0, 1.0)
+    base_exploit_rate: tuple[float, ...] = (-2.0, -0.8)
     writer_weight_noise: float = 0.8
+
+    @classmethod
+    def tuned(cls, **kw) -> WorldConfig:
+        """The original hand-tuned world: its writer's flaws placed, not drawn (kept as one labelled row)."""
+        base = dict(
+            hedge_weights=(3,),
+            writer_fact_prob=(0.9, 0.9),
+            writer_tail_prob=(0.05, 0.05),
+            writer_criterion_prob=(),
+            base_exploit_rate=(),
+        )
+        return cls(**{**base, **kw})
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -179,9 +212,39 @@ class WorldConfig:
             ws = getattr(self, f)
             if not ws or not all(1 <= w <= 3 for w in ws):
                 raise ValueError(f"WorldConfig.{f}={ws}: need a non-empty set of weights in 1..3")
-        for f in ("writer_fact_prob", "writer_tail_prob"):
-            if not 0.0 <= getattr(self, f) <= 1.0:
-                raise ValueError(f"WorldConfig.{f} must be a probability")
+        _range("writer_fact_prob", self.writer_fact_prob, 0.0, 1.0)
+        _range("writer_tail_prob", self.writer_tail_prob, 0.0, 1.0)
+        _range("writer_criterion_prob", self.writer_criterion_prob, 0.0, 1.0, allow_empty=True)
+        _range("base_exploit_rate", self.base_exploit_rate, -4.0, -0.1, allow_empty=True)
+
+
+@dataclass(frozen=True)
+class WriterDraws:
+    """What one world's writer drew (its flaws): ``fact_prob``, ``tail_prob`` and ``criterion_prob`` (one rate per
+    :data:`WRITER_CRITERIA` entry, by name); plus the base model's drawn ``hedge_rate`` and ``padding_rate``."""
+
+    fact_prob: float
+    tail_prob: float
+    criterion_prob: dict
+    hedge_rate: float
+    padding_rate: float
+
+    @classmethod
+    def draw(cls, config: WorldConfig, rng: np.random.Generator) -> WriterDraws:
+        def u(r: tuple[float, ...]) -> float:
+            return float(rng.uniform(r[0], r[1]))
+
+        fact, tail = u(config.writer_fact_prob), u(config.writer_tail_prob)
+        if config.writer_criterion_prob:
+            crit = {wc.name: u(config.writer_criterion_prob) for wc in WRITER_CRITERIA}
+        else:
+            crit = {wc.name: wc.prob for wc in WRITER_CRITERIA}
+        base = BASE_PROFILES[0].probs
+        if config.base_exploit_rate:
+            hedge, pad = 10 ** u(config.base_exploit_rate), 10 ** u(config.base_exploit_rate)
+        else:
+            hedge, pad = base[PROPERTY_INDEX["hedged_diagnosis"]], base[PROPERTY_INDEX["padding"]]
+        return cls(fact, tail, crit, hedge, pad)
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,6 +257,7 @@ class RubricWorld:
     model_probs      (n_models, P, M) float, inclusion probabilities
     gold_rubrics     (P,) the hidden gold rubric per prompt
     initial_rubrics  (P,) the simulated writer's rubric per prompt
+    writer_draws     the writer's drawn flaw rates and the base model's drawn exploit rates (:class:`WriterDraws`)
     salt             integer derived from the key; seeds the verifier / proposer hashes by default
     """
 
@@ -204,6 +268,7 @@ class RubricWorld:
     model_probs: np.ndarray
     gold_rubrics: tuple[Rubric, ...]
     initial_rubrics: tuple[Rubric, ...]
+    writer_draws: WriterDraws
     salt: int
     _index: dict = field(default_factory=dict, repr=False)
 
@@ -241,9 +306,11 @@ class RubricWorld:
         p = self.probs(model)
         return (key_rng(key).random((self.n_prompts, n, M)) < p[:, None, :]).astype(np.int8)
 
-    def sample_diverse(self, key: jax.Array) -> np.ndarray:
-        """(P, n_diverse, M) int8: one response per prompt from each diverse model."""
-        idx = [self.model_names.index(n) for n in self.diverse_names]
+    def sample_diverse(self, key: jax.Array, n_models: int | None = None) -> np.ndarray:
+        """(P, n, M) int8: one response per prompt from each of the first ``n_models`` diverse models (None:
+        all n_diverse of them; the first is the great model)."""
+        names = self.diverse_names if n_models is None else self.diverse_names[:n_models]
+        idx = [self.model_names.index(n) for n in names]
         p = np.transpose(self.model_probs[idx], (1, 0, 2))  # (P, D, M)
         return (key_rng(key).random(p.shape) < p).astype(np.int8)
 
@@ -273,11 +340,16 @@ class RubricWorld:
         return (gw * v).sum(-1) / gw.sum(-1)
 
 
+def signed_criterion(k: int, sign: int, weight: float, tags: tuple[str, ...] = ()) -> Criterion:
+    """A precise criterion on property k: ``sign`` +1 rewards having it, -1 rewards avoiding it (whatever gold
+    says: a proposer writes the sign it believes)."""
+    check = {"property": k, "negate": True} if sign < 0 else {"property": k}
+    return Criterion(signed_text(k, sign), float(weight), check, (PROPERTIES[k].kind, *tags))
+
+
 def precise_criterion(k: int, weight: float, tags: tuple[str, ...] = ()) -> Criterion:
     """The criterion that scores property k the gold way round (style/length: the text that rewards it)."""
-    prop = PROPERTIES[k]
-    check = {"property": k, "negate": True} if prop.sign < 0 else {"property": k}
-    return Criterion(prop.criterion, float(weight), check, (prop.kind, *tags))
+    return signed_criterion(k, -1 if PROPERTIES[k].sign < 0 else 1, weight, tags)
 
 
 def gold_rubric(gold_weights_p: np.ndarray) -> Rubric:
@@ -285,32 +357,36 @@ def gold_rubric(gold_weights_p: np.ndarray) -> Rubric:
     return Rubric(tuple(precise_criterion(k, float(w), ("gold",)) for k, w in enumerate(gold_weights_p) if w > 0))
 
 
-def write_initial_rubric(gold_weights_p: np.ndarray, rng: np.random.Generator, config: WorldConfig) -> Rubric:
+def writer_weights(gold_weights: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """The writer's beliefs about importance (P, M): gold weight plus integer noise, clipped to 1..3. Drawn by the
+    ENVIRONMENT (the writer's knowledge is correlated with the truth); the writer itself only sees this array."""
+    return np.clip(np.rint(gold_weights + rng.normal(0.0, noise, gold_weights.shape)), 1, 3)
+
+
+def write_initial_rubric(believed_weights_p: np.ndarray, rng: np.random.Generator, draws: WriterDraws) -> Rubric:
     """The simulated rubric writer: what the prompt makes obvious, with mis-weighting and coarse criteria.
 
-    Common facts (each with prob ``writer_fact_prob``, at least one) and, rarely, a tail fact, at gold weight
-    plus integer noise; then each :data:`WRITER_CRITERIA` entry with its probability. A coarse criterion
-    whose precise parts the writer already included is skipped (no two criteria for one property).
+    ``believed_weights_p`` (M,): the writer's own noisy importance of each property (:func:`writer_weights`),
+    never gold. Common facts (each with the world's ``draws.fact_prob``, at least one) and tail facts (each
+    with ``draws.tail_prob``) at the believed weight; then each :data:`WRITER_CRITERIA` entry with its drawn
+    rate ``draws.criterion_prob[name]``, at a weight drawn from the entry's set. A coarse criterion whose
+    precise parts the writer already included is skipped (no two criteria for one property).
     """
-
-    def noisy(w: float) -> float:
-        return float(np.clip(np.rint(w + rng.normal(0.0, config.writer_weight_noise)), 1, 3))
-
     crits: list[Criterion] = []
     facts = [k for k, p in enumerate(PROPERTIES) if p.kind == "fact"]
-    keep = [k for k in facts if rng.random() < config.writer_fact_prob] or [facts[int(rng.integers(len(facts)))]]
+    keep = [k for k in facts if rng.random() < draws.fact_prob] or [facts[int(rng.integers(len(facts)))]]
     covered: set[int] = set()
     for k in keep:
-        crits.append(precise_criterion(k, noisy(gold_weights_p[k]), ("writer",)))
+        crits.append(precise_criterion(k, float(believed_weights_p[k]), ("writer",)))
         covered.add(k)
     for k, p in enumerate(PROPERTIES):
-        if p.kind == "tail_fact" and rng.random() < config.writer_tail_prob:
-            crits.append(precise_criterion(k, noisy(gold_weights_p[k]), ("writer",)))
+        if p.kind == "tail_fact" and rng.random() < draws.tail_prob:
+            crits.append(precise_criterion(k, float(believed_weights_p[k]), ("writer",)))
             covered.add(k)
     for wc in WRITER_CRITERIA:
         draw_in, draw_w = rng.random(), int(rng.integers(len(wc.weights)))  # draw both always: stable streams
         idx = {PROPERTY_INDEX[n] for n in wc.any_of}
-        if draw_in < wc.prob and not idx & covered:
+        if draw_in < draws.criterion_prob[wc.name] and not idx & covered:
             crits.append(Criterion(wc.text, float(wc.weights[draw_w]), wc.check(), ("writer", wc.name)))
             covered |= idx
     return Rubric(tuple(crits))
@@ -347,7 +423,12 @@ def make_world(key: jax.Array, config: WorldConfig = WorldConfig()) -> RubricWor
         if opts:
             gw[:, k] = rng_w.choice(np.asarray(opts, dtype=np.float64), size=P)
 
-    profiles = BASE_PROFILES + diverse_profiles(config.n_diverse, np.random.default_rng(_key_seed(k_div)))
+    rng_r = np.random.default_rng(_key_seed(k_writer))
+    draws = WriterDraws.draw(config, rng_r)
+    base = dict(zip(PROPERTY_INDEX, BASE_PROFILES[0].probs, strict=True))
+    base.update(hedged_diagnosis=draws.hedge_rate, padding=draws.padding_rate)
+    profiles = (_profile("base", **base),) + BASE_PROFILES[1:]
+    profiles += diverse_profiles(config.n_diverse, np.random.default_rng(_key_seed(k_div)))
     rng_m = np.random.default_rng(_key_seed(k_models))
     mean_logit = np.array([[math.log(q / (1 - q)) for q in pr.probs] for pr in profiles])  # (n_models, M)
     shift = rng_m.normal(0.0, config.prompt_sd, size=(1, P, M))
@@ -355,9 +436,9 @@ def make_world(key: jax.Array, config: WorldConfig = WorldConfig()) -> RubricWor
     probs = 1.0 / (1.0 + np.exp(-(mean_logit[:, None, :] + shift + jitter)))
     probs = np.clip(probs, 1e-4, 1 - 1e-4)
 
-    rng_r = np.random.default_rng(_key_seed(k_writer))
     gold = tuple(gold_rubric(gw[p]) for p in range(P))
-    init = tuple(write_initial_rubric(gw[p], rng_r, config) for p in range(P))
+    believed = writer_weights(gw, rng_r, config.writer_weight_noise)
+    init = tuple(write_initial_rubric(believed[p], rng_r, draws) for p in range(P))
     gw.setflags(write=False)
     probs.setflags(write=False)
     return RubricWorld(
@@ -368,5 +449,6 @@ def make_world(key: jax.Array, config: WorldConfig = WorldConfig()) -> RubricWor
         model_probs=probs,
         gold_rubrics=gold,
         initial_rubrics=init,
+        writer_draws=draws,
         salt=_key_seed(k_salt),
     )
