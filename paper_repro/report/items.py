@@ -43,7 +43,10 @@ class Item:
 
     def cache_key(self, profile: str) -> dict[str, Any]:
         cfg = self.config(profile)
-        return {"item": self.name, "config_class": type(cfg).__name__, "config": dataclasses.asdict(cfg)}
+        key = {"item": self.name, "config_class": type(cfg).__name__, "config": dataclasses.asdict(cfg)}
+        if hasattr(cfg, "resolved"):  # the library config it expands to: a changed library default is not reused
+            key["resolved"] = cfg.resolved()
+        return key
 
 
 ITEMS: dict[str, Item] = {}

@@ -164,7 +164,9 @@ def curves_data(rows: list[dict[str, Any]], config: PhaseConfig) -> dict[str, An
     }
 
 
-def _figures(sm, rows, config: PhaseConfig, fig_dir: Path) -> None:
+def draw_figures(sm, rows, config: PhaseConfig, fig_dir: Path) -> list[Path]:
+    """Draw the phase diagram, its Figure 4 analog and (with halos) the Table 6 sweep into ``fig_dir`` from the
+    summary ``sm`` and per-world ``rows``; returns the PNG paths."""
     phase, halo = figure_data(sm, config)
     stems = {
         "rubric_world_phase": (phase, plot_phase),
@@ -172,8 +174,9 @@ def _figures(sm, rows, config: PhaseConfig, fig_dir: Path) -> None:
     }
     if config.halos:
         stems["rubric_world_halo"] = (halo, plot_halo)
-    for stem, (data, plot) in stems.items():
-        save_from_file(plot, write_json(fig_dir / f"{stem}.json", data))
+    return [
+        save_from_file(plot, write_json(fig_dir / f"{stem}.json", data))["png"] for stem, (data, plot) in stems.items()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         abl[name] = {**summarize_ablation(rows_a), "what": what}
     abl["drawn"] = {**summarize_ablation(rows), "what": "drawn (every flaw drawn)"}
     tsm["ablation"] = abl
-    _figures(sm, rows, cfg, Path(a.figures))
+    draw_figures(sm, rows, cfg, Path(a.figures))
     wall = time.perf_counter() - t0
     write_json(out / "summary.json", {"drawn": sm, "tuned": tsm, "wall_seconds": wall})
     atomic_write_text(Path(a.doc), markdown(sm, tsm, cfg, prose(sm, tsm, cfg, wall)))
