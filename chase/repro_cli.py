@@ -23,6 +23,7 @@ TARGETS: dict[str, tuple[str, str]] = {
         "paper_repro.rubric_world_sensitivity",
         "rubric world findings under one-parameter changes (~6 min)",
     ),
+    "prediction": ("paper_repro.prediction", "pre-registered validation of chase diagnose (docs/prediction.md)"),
     "grpo-small-beta": ("paper_repro.grpo_small_beta", "sampled GRPO at beta = 0.03: NaN seeds and the rest (~17 min)"),
 }
 
