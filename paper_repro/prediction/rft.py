@@ -59,11 +59,11 @@ def sample_base(cfg: RftPrediction) -> dict[str, Any]:
     ``{"prompt_id": [...], "gold": [...], "proxy": {name: [...]}}`` (one entry per completion)."""
     import torch
 
+    from rewards.verify import RuleVerifier
     from rft.evaluate import EvalSpec, _generate
+    from rft.reward import GoldReward, RubricReward
     from rft.tasks.triage import load_task
     from rft.tinylm import load_tinylm
-    from rewards.verify import RuleVerifier
-    from rft.reward import GoldReward, RubricReward
 
     torch.set_num_threads(1)
     task = load_task(cfg.task)
@@ -157,6 +157,12 @@ def _interp(x_new, x, y) -> np.ndarray:
     keep = np.concatenate([[True], np.diff(x) > 0])
     x, y = x[keep], y[keep]
     return np.where((x_new >= x[0]) & (x_new <= x[-1]), np.interp(x_new, x, y), np.nan)
+
+
+def _mean_abs(d: np.ndarray) -> float:
+    """Mean |d| over the finite entries; NaN when none is finite (the prediction resolves none of the run)."""
+    d = d[np.isfinite(d)]
+    return float(np.abs(d).mean()) if d.size else float("nan")
 
 
 def compare(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, Any]]:
