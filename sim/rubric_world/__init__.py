@@ -39,12 +39,22 @@ with a small probability it misjudges which response is better. It plugs into :f
 
 Modules: :mod:`~sim.rubric_world.properties` (what a response may have), :mod:`~sim.rubric_world.world` (the
 world, generators, rubric writer), :mod:`~sim.rubric_world.verifier` (criteria as arrays, hashing, halo,
-verifier), :mod:`~sim.rubric_world.proposer` (the proposer), :mod:`~sim.rubric_world.pools` (refinement pools).
+verifier), :mod:`~sim.rubric_world.proposer` (the proposer), :mod:`~sim.rubric_world.pools` (refinement pools),
+:mod:`~sim.rubric_world.exact` (the exact KL-regularized optimum over all 2^M responses).
 Every public name is re-exported here.
 """
 
 from __future__ import annotations
 
+from sim.rubric_world.exact import (
+    TiltCurve,
+    all_responses,
+    beta_grid,
+    exact_tilt,
+    factorized_logprobs,
+    proxy_scores,
+    tilt_arrays,
+)
 from sim.rubric_world.pools import pool_lists, sample_pool
 from sim.rubric_world.properties import (
     KINDS,
@@ -109,4 +119,11 @@ __all__ = [
     "key_rng",
     "sample_pool",
     "pool_lists",
+    "TiltCurve",
+    "all_responses",
+    "beta_grid",
+    "exact_tilt",
+    "factorized_logprobs",
+    "proxy_scores",
+    "tilt_arrays",
 ]
