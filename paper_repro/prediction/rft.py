@@ -35,6 +35,7 @@ class RftPrediction:
     max_new_tokens: as ``rft/configs/cpu.yaml`` (96).
     runs:        root of the GRPO runs, ``RUNS/seed{S}/grpo-{P}``; seeds: the seeds measured.
     smooth:      moving-average width of the gold curve when locating a run's peak (as the findings).
+    samples_file: where the scored base samples go (``chase diagnose`` input: ``--proxy-key proxy_initial``).
     """
 
     task: str = "runs/rft/cpu/task"
@@ -49,6 +50,7 @@ class RftPrediction:
     seeds: tuple[int, ...] = (0, 1, 2)
     proxies: tuple[str, ...] = ("initial", "refined", "gold")
     smooth: int = 3
+    samples_file: str = "runs/prediction/rft_base_samples.jsonl"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,12 +104,25 @@ def _tilt_summary(pred) -> dict[str, Any]:
     }
 
 
+def _write_samples(base: dict[str, Any], path: Path) -> None:
+    """The scored base samples as ``chase diagnose`` input, one JSONL line per completion with every proxy."""
+    from rewards.io import write_jsonl
+
+    names = list(base["proxy"])
+    rows = (
+        {"prompt_id": pid, "gold": g, **{f"proxy_{k}": base["proxy"][k][i] for k in names}}
+        for i, (pid, g) in enumerate(zip(base["prompt_id"], base["gold"], strict=True))
+    )
+    write_jsonl(path, rows)
+
+
 def predict_rft(cfg: RftPrediction) -> dict[str, Any]:
     """Sample the base LM, score, and predict per proxy. Returns a JSON-able dict (the samples' scores too)."""
     t0 = time.perf_counter()
     base = sample_base(cfg)
     ids, gold = np.array(base["prompt_id"]), np.array(base["gold"], dtype=float)
-    out: dict[str, Any] = {"config": cfg.to_dict(), "base": base, "proxies": {}}
+    _write_samples(base, Path(cfg.samples_file))
+    out: dict[str, Any] = {"config": cfg.to_dict(), "n_samples": len(base["gold"]), "proxies": {}}
     for name, r in base["proxy"].items():
         r = np.array(r, dtype=float)
         ok = ~np.isnan(r)
