@@ -138,30 +138,42 @@ def measure_bandit(cfg: BanditPrediction) -> dict[str, Any]:
     return out
 
 
-def compare(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (map, n): predicted vs measured peak KL and peak win rate (intervals over seeds) and the
-    relative error of the means; a row says whether each side has an interior peak."""
+def compare(pred: dict[str, Any], meas: dict[str, Any], plateau: float = 0.001) -> list[dict[str, Any]]:
+    """One row per (map, n). Worlds where a peak is predicted: predicted vs measured peak KL and win rate
+    (intervals over those worlds) and the relative error of the means. Worlds where none is predicted ("no peak
+    below KL = X"): how many of them had a measured peak that gives back more than ``plateau`` at a KL below X
+    (a violated claim)."""
     rows = []
     for name, by_n in pred["maps"].items():
         m = meas["maps"][name]
-        m_kl, m_win = interval(m["peak_kl"]), interval(m["peak_win"])
-        m_peak = float(np.mean(m["interior_peak"]))
+        m_kl, m_win, m_drop = (np.asarray(m[k], dtype=float) for k in ("peak_kl", "peak_win", "drop"))
+        real = np.asarray(m["interior_peak"]) & (m_drop > plateau)
         for n, seeds in by_n.items():
-            p_kl = interval([s["peak_kl"] for s in seeds])
-            p_win = interval([s["peak_win"] for s in seeds])
-            rows.append(
-                {
-                    "map": name,
-                    "n": int(n),
-                    "pred_peak_share": float(np.mean([s["peak"] for s in seeds])),
-                    "pred_kl": p_kl.to_dict(),
-                    "pred_win": p_win.to_dict(),
-                    "max_kl": interval([s["max_kl"] for s in seeds]).to_dict(),
-                    "meas_peak_share": m_peak,
-                    "meas_kl": m_kl.to_dict(),
-                    "meas_win": m_win.to_dict(),
-                    "rel_err_kl": (p_kl.mean - m_kl.mean) / m_kl.mean,
-                    "rel_err_win": (p_win.mean - m_win.mean) / m_win.mean,
-                }
-            )
+            has = np.array([s["peak"] for s in seeds])
+            p_kl = np.array([s["peak_kl"] for s in seeds])
+            p_win = np.array([s["peak_win"] for s in seeds])
+            x = np.array([s["max_kl"] for s in seeds])
+            row = {
+                "map": name,
+                "n": int(n),
+                "worlds": len(seeds),
+                "pred_peaks": int(has.sum()),
+                "max_kl": interval(x).to_dict(),
+                "meas_peaks": int(real.sum()),
+                "meas_kl_all": interval(m_kl, nan="omit").to_dict(),
+                "meas_drop": float(np.nanmean(m_drop)),
+                "no_peak_violations": int(np.sum(~has & real & (m_kl < x))),
+            }
+            if has.any():
+                pk, mk = interval(p_kl[has]), interval(m_kl[has], nan="omit")
+                pw, mw = interval(p_win[has]), interval(m_win[has])
+                row.update(
+                    pred_kl=pk.to_dict(),
+                    meas_kl=mk.to_dict(),
+                    pred_win=pw.to_dict(),
+                    meas_win=mw.to_dict(),
+                    rel_err_kl=(pk.mean - mk.mean) / mk.mean,
+                    rel_err_win=(pw.mean - mw.mean) / mw.mean,
+                )
+            rows.append(row)
     return rows
