@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from rewards.diagnostics import _rank_counts, midrank_quantiles
-from rewards.stats import percentile_interval
+from rewards.stats import percentile_bands, percentile_interval
 
 __all__ = ["CurveBands", "Prediction", "best_of_n_curves", "group_codes", "predict", "tilt_curves"]
 
@@ -70,10 +70,25 @@ def _finish(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"gold": gold, "win": win, "proxy": sums["proxy"], "v": sums["v"], "kl": sums["kl"], "ess": sums["ess"]}
 
 
-def tilt_curves(proxy, gold, codes, P: int, lams) -> dict[str, np.ndarray]:
+def _padded(codes: np.ndarray, P: int, cols: list[np.ndarray], fill: list[float]) -> tuple[np.ndarray, ...]:
+    """Per-prompt rows: each column (N,) laid out as (P, m_max), prompt p's samples in its row, the rest ``fill``."""
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=P)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(codes.size) - starts[codes[order]]
+    out = []
+    for x, f in zip(cols, fill, strict=True):
+        a = np.full((P, int(counts.max())), f, dtype=np.float64)
+        a[codes[order], pos] = x[order]
+        out.append(a)
+    return tuple(out)
+
+
+def tilt_curves(proxy, gold, codes, P: int, lams, chunk: int = 8) -> dict[str, np.ndarray]:
     """Per-prompt tilt curves on the grid ``lams`` (L,) of inverse temperatures: each of ``gold`` (gold mean,
     NaN for a prompt without gold), ``win`` (mean gold quantile u, the win rate against the base policy),
-    ``proxy``, ``v`` (mean within-prompt proxy quantile), ``kl``, ``ess`` is (L, P)."""
+    ``proxy``, ``v`` (mean within-prompt proxy quantile), ``kl``, ``ess`` is (L, P). Computed on a (P, m_max)
+    padded layout, ``chunk`` temperatures at a time (memory: ~4 * chunk * P * m_max floats)."""
     r = np.asarray(proxy, dtype=np.float64)
     g = np.asarray(gold, dtype=np.float64)
     scored, u = _per_prompt_gold_u(g, codes)
@@ -82,19 +97,23 @@ def tilt_curves(proxy, gold, codes, P: int, lams) -> dict[str, np.ndarray]:
     rmax = np.full(P, -np.inf)
     np.maximum.at(rmax, codes, r)
     dr = r - rmax[codes]  # <= 0: exp never overflows
+    cols = [dr, dr, np.nan_to_num(g), np.nan_to_num(u), scored.astype(float), r, v]
+    dr_exp, dr0, *x = _padded(codes, P, cols, [-np.inf] + [0.0] * 6)
+    x = np.stack([dr0, *x], axis=-1)  # (P, m_max, 6): dr, gold, u, scored, proxy, v
     out: dict[str, list] = {k: [] for k in ("gold", "win", "proxy", "v", "kl", "ess")}
-    for lam in np.asarray(lams, dtype=np.float64):
-        e = np.exp(lam * dr)
-        z = np.bincount(codes, e, P)
-        w = e / z[codes]
-        logmw = lam * dr - np.log(z)[codes] + np.log(m)[codes]  # log(m w_i)
-        sums = _weighted_prompt_sums(
-            w, codes, P, {"gold": g, "u": u, "scored": scored.astype(float), "proxy": r, "v": v, "kl": logmw}
-        )
-        sums["ess"] = 1.0 / np.bincount(codes, w * w, P)
-        for k, x in _finish(sums).items():
-            out[k].append(x)
-    return {k: np.stack(x) for k, x in out.items()}
+    lams = np.asarray(lams, dtype=np.float64)
+    for i in range(0, lams.size, chunk):
+        lam = lams[i : i + chunk, None, None]
+        e = np.exp(lam * dr_exp)  # (l, P, m_max); padding -> 0
+        z = e.sum(-1)
+        w = e / z[..., None]
+        s = np.einsum("lpm,pmk->lpk", w, x)
+        sums = {"gold": s[..., 1], "u": s[..., 2], "scored": s[..., 3], "proxy": s[..., 4], "v": s[..., 5]}
+        sums["kl"] = lam[..., 0] * s[..., 0] - np.log(z) + np.log(m)  # sum_i w_i log(m w_i)
+        sums["ess"] = 1.0 / np.einsum("lpm,lpm->lp", w, w)
+        for k, val in _finish(sums).items():
+            out[k].append(val)
+    return {k: np.concatenate(val) for k, val in out.items()}
 
 
 def best_of_n_curves(proxy, gold, codes, P: int, ns) -> dict[str, np.ndarray]:
@@ -210,7 +229,7 @@ def _summarize(curves: dict[str, np.ndarray], param, min_ess: float, rng, n_boot
         counts = np.stack([np.bincount(rng.integers(0, P, P), minlength=P) for _ in range(n_boot)]).astype(float)
         boot = {k: _prompt_mean(curves[k], counts) for k in ("gold", "win", "kl")}  # (B, L)
         for k, b in boot.items():
-            bands[k] = tuple(np.array([percentile_interval(b[:, j], alpha)[i] for j in range(L)]) for i in (0, 1))
+            bands[k] = percentile_bands(b, alpha)
         gb = np.where(np.arange(L) <= last, np.nan_to_num(boot["gold"], nan=-np.inf), -np.inf)
         arg = gb.argmax(axis=1)
         rows = np.arange(n_boot)
