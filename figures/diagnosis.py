@@ -48,7 +48,14 @@ def _kl_panel(ax, data: dict[str, Any]) -> None:
     _curve(ax, data["tilt"], "KL-regularized optimum (tilt)", PALETTE[1], "")
     _curve(ax, data["best_of_n"], "best-of-n", PALETTE[2], "o")
     ax.axvline(data["tilt"]["max_kl"], color="0.3", ls="--", lw=1)
-    ax.text(data["tilt"]["max_kl"], ax.get_ylim()[1], " resolved to", fontsize=8, va="top", ha="left")
+    ax.text(
+        data["tilt"]["max_kl"],
+        ax.get_ylim()[1],
+        f" resolved to KL {data['tilt']['max_kl']:.2f}",
+        fontsize=8,
+        va="top",
+        ha="left",
+    )
     ax.set(xlabel="sequence-level KL to the base policy (nats)", ylabel="predicted gold")
     ax.set_title("(b) predicted gold vs KL (* = peak)")
     ax.legend(loc="lower right", fontsize=8)

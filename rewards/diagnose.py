@@ -295,11 +295,16 @@ def verdict(pred: dict[str, Prediction], tail: dict[str, Any], counts: dict[str,
             f"{_iv(t.drop, t.drop_ci)} lower. Stop before that KL, or fix the proxy where it is wrong in the tail."
         )
     else:
+        rise = (
+            "has not turned down where the samples can still resolve the optimum"
+            if t.peak_index == int(np.flatnonzero(t.curve.resolved).max())
+            else f"the dip after its highest point (KL {t.peak_kl:.2f}) is not significant: {_iv(t.drop, t.drop_ci)}"
+        )
         head = (
             f"No peak below KL = {t.max_kl:.2f} nats: predicted gold goes from {start:.3f} to "
-            f"{t.curve.gold[t.peak_index]:.3f} and has not turned down where the samples can still resolve the "
-            f"optimum. This says nothing about larger KL; {counts['samples'] // max(counts['prompts'], 1)} samples per "
-            f"prompt cannot see further (the reach grows roughly like the log of the samples per prompt)."
+            f"{t.peak_gold:.3f} and {rise}. This says nothing about larger KL; "
+            f"{counts['samples'] // max(counts['prompts'], 1)} samples per prompt cannot see further (the reach "
+            f"grows roughly like the log of the samples per prompt)."
         )
     bon = (
         f" Best-of-n: {'a peak at n = ' + format(b.curve.param[b.peak_index], 'g') if b.peak else 'no peak'} "
