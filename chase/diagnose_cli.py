@@ -74,8 +74,12 @@ def _run(p: Parser, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """One command, no sub-commands: parse, run; usage errors and bad input are one line and exit 2."""
     p = _parser()
-    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse printed the usage error (or --help)
+        return int(exc.code or 0)
     return _run(p, args)
 
 
