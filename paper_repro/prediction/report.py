@@ -122,8 +122,9 @@ def rft_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path) -
     lines += [
         "| proxy | seeds | peak predicted | predicted peak KL | resolved to KL | measured peak KL | rel. error KL "
         "| predicted gold at peak | measured peak gold | predicted proxy at peak | measured proxy at peak "
-        "| mean abs gold error at the run's proxy level | at the run's KL |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mean abs gold error at the run's proxy level | at the run's KL | measured KL when the run's proxy reached "
+        "the predicted peak's proxy level |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in compare(pred, meas):
         lines.append(
@@ -131,7 +132,7 @@ def rft_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path) -
             f"{r['pred_kl']:.2f} [{r['pred_kl_ci'][0]:.2f}, {r['pred_kl_ci'][1]:.2f}] | {r['max_kl']:.2f} | "
             f"{_iv(r['meas_kl'], 1)} | {_pct(r['rel_err_kl'])} | {r['pred_gold']:.3f} | {_iv(r['meas_gold'], 3)} | "
             f"{r['pred_proxy']:.3f} | {_iv(r['meas_proxy'], 3)} | {_rft_curve_err(r['gold_abs_err_at_proxy'])} | "
-            f"{_rft_curve_err(r['gold_abs_err_at_kl'])} |"
+            f"{_rft_curve_err(r['gold_abs_err_at_kl'])} | {_iv(r['meas_kl_at_pred_proxy'], 1)} |"
         )
     return lines + [""]
 

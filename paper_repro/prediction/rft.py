@@ -174,6 +174,19 @@ def _interp(x_new, x, y) -> np.ndarray:
     return np.where((x_new >= x[0]) & (x_new <= x[-1]), np.interp(x_new, x, y), np.nan)
 
 
+def _first_crossing(x, y, level: float) -> float:
+    """y where the curve x first reaches ``level`` (linear between evaluations); NaN if it never does."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    above = np.flatnonzero(x >= level)
+    if above.size == 0:
+        return float("nan")
+    i = int(above[0])
+    if i == 0:
+        return float(y[0])
+    f = (level - x[i - 1]) / (x[i] - x[i - 1])
+    return float(y[i - 1] + f * (y[i] - y[i - 1]))
+
+
 def _mean_abs(d: np.ndarray) -> float:
     """Mean |d| over the finite entries; NaN when none is finite (the prediction resolves none of the run)."""
     d = d[np.isfinite(d)]
@@ -190,9 +203,10 @@ def compare(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, Any]]:
         p = pred["proxies"][name]
         c = p["curve"]
         mk = interval([r["peak_kl"] for r in runs])
-        errs_proxy, errs_kl = [], []
+        errs_proxy, errs_kl, kl_same_proxy = [], [], []
         for r in runs:
             cv = r["curve"]
+            kl_same_proxy.append(_first_crossing(cv["proxy"], cv["kl_seq"], p["peak_proxy"]))
             g_at_proxy = _interp(np.array(cv["proxy"]), c["proxy"], c["gold"])
             g_at_kl = _interp(np.array(cv["kl_seq"]), c["kl"], c["gold"])
             errs_proxy.append(
@@ -216,6 +230,8 @@ def compare(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, Any]]:
                 "rel_err_kl": (p["peak_kl"] - mk.mean) / mk.mean,
                 "gold_abs_err_at_proxy": float(np.nanmean(errs_proxy)) if np.isfinite(errs_proxy).any() else None,
                 "gold_abs_err_at_kl": float(np.nanmean(errs_kl)) if np.isfinite(errs_kl).any() else None,
+                # the KL the run had spent when its proxy first reached the predicted peak's proxy level
+                "meas_kl_at_pred_proxy": interval(kl_same_proxy, nan="omit").to_dict(),
             }
         )
     return rows
