@@ -36,7 +36,7 @@ from rewards.diagnostics import (
     pairs_within_groups,
 )
 from rewards.io import atomic_write_text, write_json
-from rewards.predict import Prediction, predict
+from rewards.predict import Prediction, group_codes, predict
 
 __all__ = ["DiagnoseConfig", "DiagnoseResult", "Samples", "load_samples", "report", "run", "verdict"]
 
@@ -241,7 +241,7 @@ def _tail_from_samples(s: Samples, rng, n_boot: int) -> tuple[list[dict[str, Any
     """Pairs within prompts among gold-scored samples: accuracy by true-quantile band, and high (mean u >= 0.8)
     vs low (mean u < 0.5) pairs."""
     ok = ~np.isnan(s.gold)
-    ids, r, g = s.prompt_ids[ok], s.proxy[ok], s.gold[ok]
+    ids, r, g = group_codes(s.prompt_ids)[0][ok], s.proxy[ok], s.gold[ok]  # integer ids: fast grouping
     u = midrank_quantiles(g, ids)
     a, b = pairs_within_groups(ids)
     bands = accuracy_by_band(r[a], r[b], g[a], g[b], u[a], u[b], BAND_EDGES, groups=ids[a], rng=rng, n_boot=n_boot)
@@ -257,13 +257,14 @@ def run(config: DiagnoseConfig, rng: np.random.Generator) -> DiagnoseResult:
     """Load, check and diagnose the samples (see the module docstring)."""
     s = load_samples(config)
     check_samples(s, config)
-    h = estimate_h(s.proxy, s.gold, H_EDGES, groups=s.prompt_ids, rng=rng, n_boot=config.n_boot)
+    codes = group_codes(s.prompt_ids)[0]
+    h = estimate_h(s.proxy, s.gold, H_EDGES, groups=codes, rng=rng, n_boot=config.n_boot)
     if config.pairs:
         bands, tail = _pairs_file(config.pairs, rng, config.n_boot)
     else:
         bands, tail = _tail_from_samples(s, rng, config.n_boot)
     pred = predict(
-        s.prompt_ids, s.proxy, s.gold, rng=rng, n_boot=config.n_boot, min_ess=config.min_ess, points=config.points
+        codes, s.proxy, s.gold, rng=rng, n_boot=config.n_boot, min_ess=config.min_ess, points=config.points
     )
     counts = {
         "lines": s.n_lines,
