@@ -137,11 +137,23 @@ def rft_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path) -
     return lines + [""]
 
 
+def _gap_to_exact(p: dict[str, Any], ex: dict[str, Any]) -> float:
+    """Largest |sampled-tilt gold - exact-tilt gold| at the same KL over the resolved part of the prediction."""
+    c = p["curve"]
+    keep = np.asarray(c["resolved"], dtype=bool)
+    kl, gold = np.asarray(c["kl"])[keep], np.asarray(c["gold"])[keep]
+    return float(np.max(np.abs(gold - np.interp(kl, ex["curve"]["kl"], ex["curve"]["gold"]))))
+
+
 def rubric_rows(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per condition and n: sampled prediction, exact tilt and GRPO peak KL (intervals over seeds)."""
+    """Per condition and n: sampled prediction, exact tilt and GRPO peak KL (intervals over seeds), the sampled
+    prediction's largest gold gap to the exact tilt, and the exact tilt's gold at GRPO's peak KL."""
     rows = []
     for c, m in meas["conditions"].items():
         ex = [s[c]["exact"] for s in pred["seeds"]]
+        exact_at_grpo = [
+            float(np.interp(k, e["curve"]["kl"], e["curve"]["gold"])) for k, e in zip(m["peak_kl"], ex, strict=True)
+        ]
         for n in pred["config"]["ns"]:
             p = [s[c]["pred"][str(n)] for s in pred["seeds"]]
             rows.append(
@@ -157,6 +169,8 @@ def rubric_rows(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, An
                     "grpo_peak_share": float(np.mean(m["interior_peak"])),
                     "grpo_kl": interval(m["peak_kl"], nan="omit").to_dict(),
                     "grpo_gold": interval(m["peak_gold"]).to_dict(),
+                    "pred_exact_gap": interval([_gap_to_exact(x, e) for x, e in zip(p, ex, strict=True)]).to_dict(),
+                    "exact_gold_at_grpo_peak_kl": interval(exact_at_grpo).to_dict(),
                 }
             )
     return rows
@@ -181,8 +195,9 @@ def rubric_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path
     lines += [
         "| condition | n | peak predicted | predicted peak KL | resolved to KL | exact tilt: interior peak "
         "| exact peak KL | exact peak gold | GRPO: interior peak | GRPO peak KL | GRPO peak gold "
-        "| rel. error vs GRPO | rel. error vs exact |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rel. error vs GRPO | rel. error vs exact | max gold gap, prediction vs exact | exact-tilt gold at GRPO's "
+        "peak KL |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rubric_rows(pred, meas):
         e_g = (r["pred_kl"]["mean"] - r["grpo_kl"]["mean"]) / r["grpo_kl"]["mean"]
@@ -190,7 +205,8 @@ def rubric_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path
         lines.append(
             f"| {r['condition']} | {r['n']} | {r['pred_peak_share']:.2f} | {_iv(r['pred_kl'])} | {_iv(r['max_kl'])} | "
             f"{r['exact_peak_share']:.2f} | {_iv(r['exact_kl'])} | {_iv(r['exact_gold'], 3)} | "
-            f"{r['grpo_peak_share']:.2f} | {_iv(r['grpo_kl'])} | {_iv(r['grpo_gold'], 3)} | {_pct(e_g)} | {_pct(e_x)} |"
+            f"{r['grpo_peak_share']:.2f} | {_iv(r['grpo_kl'])} | {_iv(r['grpo_gold'], 3)} | {_pct(e_g)} | "
+            f"{_pct(e_x)} | {_iv(r['pred_exact_gap'], 3)} | {_iv(r['exact_gold_at_grpo_peak_kl'], 3)} |"
         )
     return lines + [""]
 
