@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rewards.io import atomic_write_text
+from rewards.io import atomic_write_text, write_json
 from rewards.stats import format_interval, interval
 
 PLATEAU = 0.001  # a measured "peak" that gives back less than this much win rate / gold is plateau noise
@@ -119,6 +119,7 @@ def rft_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path) -
     ]
     if meas is None:
         return lines + ["Not measured yet.", ""]
+    lines += ["![predicted vs GRPO](figures/prediction_rft.png)", ""]
     lines += [
         "| proxy | seeds | peak predicted | predicted peak KL | resolved to KL | measured peak KL | rel. error KL "
         "| predicted gold at peak | measured peak gold | predicted proxy at peak | measured proxy at peak "
@@ -143,6 +144,25 @@ def _gap_to_exact(p: dict[str, Any], ex: dict[str, Any]) -> float:
     keep = np.asarray(c["resolved"], dtype=bool)
     kl, gold = np.asarray(c["kl"])[keep], np.asarray(c["gold"])[keep]
     return float(np.max(np.abs(gold - np.interp(kl, ex["curve"]["kl"], ex["curve"]["gold"]))))
+
+
+def rft_figure_data(pred: dict[str, Any], meas: dict[str, Any]) -> dict[str, Any]:
+    """The data ``figures.prediction`` plots: per measured proxy the resolved predicted curve and every run."""
+    rows = []
+    for name, runs in meas["proxies"].items():
+        if runs:
+            p = pred["proxies"][name]
+            rows.append(
+                {
+                    "name": name,
+                    "pred": p["curve"],
+                    "max_kl": p["max_kl"],
+                    "runs": [
+                        {"seed": r["seed"], **{k: r["curve"][k] for k in ("kl_seq", "gold", "proxy")}} for r in runs
+                    ],
+                }
+            )
+    return {"proxies": rows}
 
 
 def rubric_rows(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, Any]]:
@@ -236,6 +256,13 @@ def write_report(docs: Path, out: Path, prose: str = "") -> None:
             lines += [f"## {world}", "", "No predictions committed.", ""]
             continue
         lines += section(pred, _load(docs / f"{world}_outcomes.json"), docs)
+    rft_p, rft_m = _load(docs / "rft_predictions.json"), _load(docs / "rft_outcomes.json")
+    if rft_p is not None and rft_m is not None:
+        from figures.prediction import plot
+        from figures.style import save_from_file
+
+        write_json(docs.parent / "figures" / "prediction_rft.json", rft_figure_data(rft_p, rft_m))
+        save_from_file(plot, docs.parent / "figures" / "prediction_rft.json")
     notes = docs.parent / "prediction.notes.md"
     if notes.exists():
         lines += [notes.read_text(encoding="utf-8").rstrip(), ""]
