@@ -191,6 +191,7 @@ def rubric_rows(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, An
                     "grpo_gold": interval(m["peak_gold"]).to_dict(),
                     "pred_exact_gap": interval([_gap_to_exact(x, e) for x, e in zip(p, ex, strict=True)]).to_dict(),
                     "exact_gold_at_grpo_peak_kl": interval(exact_at_grpo).to_dict(),
+                    "grpo_drop": float(np.max(m["mean_curve"]["gold"]) - m["mean_curve"]["gold"][-1]),
                 }
             )
     return rows
@@ -213,20 +214,23 @@ def rubric_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path
     if meas is None:
         return lines + ["Not measured yet.", ""]
     lines += [
-        "| condition | n | peak predicted | predicted peak KL | resolved to KL | exact tilt: interior peak "
-        "| exact peak KL | exact peak gold | GRPO: interior peak | GRPO peak KL | GRPO peak gold "
-        "| rel. error vs GRPO | rel. error vs exact | max gold gap, prediction vs exact | exact-tilt gold at GRPO's "
-        "peak KL |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| condition | n | prediction | max gold gap, prediction vs exact tilt (resolved range) | exact tilt: peak KL "
+        "(worlds with an interior peak) | exact peak gold | GRPO peak KL (worlds with an interior peak) "
+        "| GRPO peak gold | GRPO mean-curve drop after peak | exact-tilt gold at GRPO's peak KL "
+        "| claim vs exact tilt | claim vs GRPO |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rubric_rows(pred, meas):
-        e_g = (r["pred_kl"]["mean"] - r["grpo_kl"]["mean"]) / r["grpo_kl"]["mean"]
-        e_x = (r["pred_kl"]["mean"] - r["exact_kl"]["mean"]) / r["exact_kl"]["mean"]
+        x = r["max_kl"]["mean"]
+        claim = f"peak at KL {_iv(r['pred_kl'])}" if r["pred_peak_share"] >= 0.5 else f"no peak below KL {x:.2f}"
+        ex_ok = r["exact_kl"]["mean"] >= x or r["exact_peak_share"] < 0.5
+        g_ok = r["grpo_kl"]["mean"] >= x or r["grpo_drop"] <= PLATEAU
         lines.append(
-            f"| {r['condition']} | {r['n']} | {r['pred_peak_share']:.2f} | {_iv(r['pred_kl'])} | {_iv(r['max_kl'])} | "
-            f"{r['exact_peak_share']:.2f} | {_iv(r['exact_kl'])} | {_iv(r['exact_gold'], 3)} | "
-            f"{r['grpo_peak_share']:.2f} | {_iv(r['grpo_kl'])} | {_iv(r['grpo_gold'], 3)} | {_pct(e_g)} | "
-            f"{_pct(e_x)} | {_iv(r['pred_exact_gap'], 3)} | {_iv(r['exact_gold_at_grpo_peak_kl'], 3)} |"
+            f"| {r['condition']} | {r['n']} | {claim} | {_iv(r['pred_exact_gap'], 3)} | {_iv(r['exact_kl'])} "
+            f"({r['exact_peak_share']:.2f}) | {_iv(r['exact_gold'], 3)} | {_iv(r['grpo_kl'])} "
+            f"({r['grpo_peak_share']:.2f}) | {_iv(r['grpo_gold'], 3)} | {r['grpo_drop']:.4f} | "
+            f"{_iv(r['exact_gold_at_grpo_peak_kl'], 3)} | {'holds' if ex_ok else 'violated'} | "
+            f"{'holds' if g_ok else 'violated: GRPO peaks at {:.0%} of X'.format(r['grpo_kl']['mean'] / x)} |"
         )
     return lines + [""]
 
