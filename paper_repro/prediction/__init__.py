@@ -3,6 +3,8 @@
     chase repro prediction predict bandit|rft|rubric   -> docs/prediction/WORLD_predictions.json (commit it first)
     chase repro prediction measure bandit|rft|rubric   -> docs/prediction/WORLD_outcomes.json (train, then compare)
     chase repro prediction report                      -> docs/prediction.md from the committed files
+    chase repro prediction mechanisms                  -> docs/prediction/rubric_mechanisms.json (what moves at
+                                                          each rubric-world peak, one world, initial rubric)
 
 Predictions use base-policy samples alone; ``measure`` runs the training that tests them. The branch history
 shows each predictions file committed before its outcomes file.
@@ -53,12 +55,17 @@ def _measure(world: str, args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="chase repro prediction", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=("predict", "measure", "report"))
+    p.add_argument("stage", choices=("predict", "measure", "report", "mechanisms"))
     p.add_argument("world", nargs="?", choices=WORLDS)
     p.add_argument("--docs", default=str(DOCS), help=f"folder of the prediction and outcome files ({DOCS})")
     p.add_argument("--out", default="docs/prediction.md", help="the report (stage report)")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     docs = Path(args.docs)
+    if args.stage == "mechanisms":
+        from paper_repro.prediction.rubric import RubricPrediction, mechanisms
+
+        write_json(docs / "rubric_mechanisms.json", mechanisms(RubricPrediction()))
+        return 0
     if args.stage == "report":
         from paper_repro.prediction.report import write_report
 

@@ -138,3 +138,68 @@ def measure_rubric(cfg: RubricPrediction) -> dict[str, Any]:
             "peak_kl_interval": interval(kl[np.arange(cfg.seeds), steps]).to_dict(),
         }
     return out
+
+
+def _tilt_marginals(base_lp: np.ndarray, prox: np.ndarray, beta: float) -> np.ndarray:
+    """(M,) mean over prompts of each property's probability under the exact tilt at ``beta``."""
+    from sim.rubric_world.exact import all_responses
+
+    a = base_lp + prox / beta
+    a = a - a.max(1, keepdims=True)
+    pmf = np.exp(a)
+    pmf /= pmf.sum(1, keepdims=True)
+    return (pmf @ all_responses().astype(np.float64)).mean(0)
+
+
+def mechanisms(cfg: RubricPrediction, seed: int = 0, condition: str = "initial") -> dict[str, Any]:
+    """What moves at each peak (one world): property rates of GRPO at its gold peak and at the end, and of the
+    exact tilt at the same KLs and at its own peak."""
+    from sim.rubric_world import PROPERTIES
+
+    sr, k_train = _seed_rubrics(cfg, seed)
+    px = _proxies(sr, _c_max([sr]))[condition]
+    exp = cfg.experiment()
+    log = jax.tree.map(
+        np.asarray,
+        train_many(
+            k_train[None, None],
+            sr.world.base_logits()[None],
+            ProxyArrays(*(np.asarray(a)[None, None] for a in px)),
+            sr.world.gold_weights[None],
+            exp.train,
+        ),
+    )
+    gold, kl, probs = log.gold[0, 0], log.kl[0, 0], log.probs[0, 0]  # (T,), (T,), (T, M)
+    t_peak = int(np.argmax(gold))
+    base_lp, prox, g = tilt_arrays(sr.world, px)
+    betas = beta_grid(1e-3, 10.0, 81)
+    ex = exact_tilt(base_lp, prox, g, betas)
+    b_peak = betas[int(np.argmax(ex.gold))]
+
+    def beta_at(k: float) -> float:
+        return float(betas[1:][int(np.argmin(np.abs(ex.kl[1:] - k)))])
+
+    names = [p.name for p in PROPERTIES]
+    rates = {
+        "grpo_start": probs[0],
+        "grpo_peak": probs[t_peak],
+        "grpo_end": probs[-1],
+        "tilt_at_grpo_peak_kl": _tilt_marginals(base_lp, prox, beta_at(kl[t_peak])),
+        "tilt_at_grpo_end_kl": _tilt_marginals(base_lp, prox, beta_at(kl[-1])),
+        "tilt_peak": _tilt_marginals(base_lp, prox, b_peak),
+    }
+    return {
+        "condition": condition,
+        "seed": seed,
+        "grpo": {
+            "peak_step": t_peak,
+            "peak_kl": float(kl[t_peak]),
+            "peak_gold": float(gold[t_peak]),
+            "end_kl": float(kl[-1]),
+            "end_gold": float(gold[-1]),
+        },
+        "tilt_peak": {"kl": float(ex.kl[int(np.argmax(ex.gold))]), "gold": float(ex.gold.max())},
+        "rates": {
+            k: dict(zip(names, np.round(np.asarray(v, dtype=float), 4).tolist(), strict=True)) for k, v in rates.items()
+        },
+    }
