@@ -121,17 +121,18 @@ def rft_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path) -
         return lines + ["Not measured yet.", ""]
     lines += ["![predicted vs GRPO](figures/prediction_rft.png)", ""]
     lines += [
-        "| proxy | seeds | peak predicted | predicted peak KL | resolved to KL | measured peak KL | rel. error KL "
+        "| proxy | seeds | peak predicted | predicted peak KL | resolved to KL | measured peak KL | measured drop "
+        "after peak | rel. error KL "
         "| predicted gold at peak | measured peak gold | predicted proxy at peak | measured proxy at peak "
         "| mean abs gold error at the run's proxy level | at the run's KL | measured KL when the run's proxy reached "
         "the predicted peak's proxy level |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in compare(pred, meas):
         lines.append(
             f"| {r['proxy']} | {','.join(map(str, r['seeds']))} | {'yes' if r['pred_peak'] else 'no'} | "
             f"{r['pred_kl']:.2f} [{r['pred_kl_ci'][0]:.2f}, {r['pred_kl_ci'][1]:.2f}] | {r['max_kl']:.2f} | "
-            f"{_iv(r['meas_kl'], 1)} | {_pct(r['rel_err_kl'])} | {r['pred_gold']:.3f} | {_iv(r['meas_gold'], 3)} | "
+            f"{_iv(r['meas_kl'], 1)} | {_iv(r['meas_drop'], 3)} | {_pct(r['rel_err_kl'])} | {r['pred_gold']:.3f} | {_iv(r['meas_gold'], 3)} | "
             f"{r['pred_proxy']:.3f} | {_iv(r['meas_proxy'], 3)} | {_rft_curve_err(r['gold_abs_err_at_proxy'])} | "
             f"{_rft_curve_err(r['gold_abs_err_at_kl'])} | {_iv(r['meas_kl_at_pred_proxy'], 1)} |"
         )

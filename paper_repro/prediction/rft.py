@@ -147,6 +147,7 @@ def _run_peak(rows: list[dict], smooth: int) -> dict[str, Any]:
         "peak_kl": col["kl_seq"][i],
         "peak_proxy": col["proxy"][i],
         "interior_peak": i < len(rows) - 1,
+        "drop": float(sm[i] - sm[-1]),  # smoothed peak minus smoothed end: what the run gave back
         "curve": col,
     }
 
@@ -224,6 +225,7 @@ def compare(pred: dict[str, Any], meas: dict[str, Any]) -> list[dict[str, Any]]:
                 "pred_proxy": p["peak_proxy"],
                 "max_kl": p["max_kl"],
                 "meas_interior_peak": float(np.mean([r["interior_peak"] for r in runs])),
+                "meas_drop": interval([r["drop"] for r in runs]).to_dict(),
                 "meas_kl": mk.to_dict(),
                 "meas_gold": interval([r["peak_gold"] for r in runs]).to_dict(),
                 "meas_proxy": interval([r["peak_proxy"] for r in runs]).to_dict(),
