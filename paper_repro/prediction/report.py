@@ -132,7 +132,8 @@ def rft_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path) -
         lines.append(
             f"| {r['proxy']} | {','.join(map(str, r['seeds']))} | {'yes' if r['pred_peak'] else 'no'} | "
             f"{r['pred_kl']:.2f} [{r['pred_kl_ci'][0]:.2f}, {r['pred_kl_ci'][1]:.2f}] | {r['max_kl']:.2f} | "
-            f"{_iv(r['meas_kl'], 1)} | {_iv(r['meas_drop'], 3)} | {_pct(r['rel_err_kl'])} | {r['pred_gold']:.3f} | {_iv(r['meas_gold'], 3)} | "
+            f"{_iv(r['meas_kl'], 1)} | {_iv(r['meas_drop'], 3)} | {_pct(r['rel_err_kl'])} | {r['pred_gold']:.3f} | "
+            f"{_iv(r['meas_gold'], 3)} | "
             f"{r['pred_proxy']:.3f} | {_iv(r['meas_proxy'], 3)} | {_rft_curve_err(r['gold_abs_err_at_proxy'])} | "
             f"{_rft_curve_err(r['gold_abs_err_at_kl'])} | {_iv(r['meas_kl_at_pred_proxy'], 1)} |"
         )
