@@ -35,6 +35,7 @@ class RftPrediction:
     max_new_tokens: as ``rft/configs/cpu.yaml`` (96).
     runs:        root of the GRPO runs, ``RUNS/seed{S}/grpo-{P}``; seeds: the seeds measured.
     smooth:      moving-average width of the gold curve when locating a run's peak (as the findings).
+    steps:       GRPO steps of a finished run (``rft/configs/cpu.yaml``); unfinished runs are left out.
     samples_file: where the scored base samples go (``chase diagnose`` input: ``--proxy-key proxy_initial``).
     """
 
@@ -50,6 +51,7 @@ class RftPrediction:
     seeds: tuple[int, ...] = (0, 1, 2)
     proxies: tuple[str, ...] = ("initial", "refined", "gold")
     smooth: int = 3
+    steps: int = 200
     samples_file: str = "runs/prediction/rft_base_samples.jsonl"
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,7 +163,7 @@ def measure_rft(cfg: RftPrediction) -> dict[str, Any]:
         for s in cfg.seeds:
             path = Path(cfg.runs) / f"seed{s}" / f"grpo-{p}" / "eval_metrics.jsonl"
             rows = read_jsonl(path)
-            if rows:
+            if rows and max(r["step"] for r in rows) >= cfg.steps:  # finished runs only
                 runs.append({"seed": s, **_run_peak(rows, cfg.smooth)})
         out["proxies"][p] = runs
     return out
