@@ -238,8 +238,8 @@ def rubric_section(pred: dict[str, Any], meas: dict[str, Any] | None, docs: Path
 
 
 def write_report(docs: Path, out: Path, prose: str = "") -> None:
-    """Assemble docs/prediction.md: the header and method, then one generated section per world, then
-    ``docs/prediction.notes.md`` (the hand-written reading of the numbers) if it exists."""
+    """Assemble docs/prediction.md: the header and method, ``docs/prediction.summary.md`` (hand-written) if it
+    exists, one generated section per world, then ``docs/prediction.notes.md`` (the hand-written reading)."""
     lines = [
         "# Pre-registered validation of `chase diagnose`",
         "",
@@ -256,6 +256,9 @@ def write_report(docs: Path, out: Path, prose: str = "") -> None:
         "of the means over seeds.",
         "",
     ]
+    summary = docs.parent / "prediction.summary.md"
+    if summary.exists():
+        lines += [summary.read_text(encoding="utf-8").rstrip(), ""]
     for world, section in (("bandit", bandit_section), ("rft", rft_section), ("rubric", rubric_section)):
         pred = _load(docs / f"{world}_predictions.json")
         if pred is None:
