@@ -263,9 +263,7 @@ def run(config: DiagnoseConfig, rng: np.random.Generator) -> DiagnoseResult:
         bands, tail = _pairs_file(config.pairs, rng, config.n_boot)
     else:
         bands, tail = _tail_from_samples(s, rng, config.n_boot)
-    pred = predict(
-        codes, s.proxy, s.gold, rng=rng, n_boot=config.n_boot, min_ess=config.min_ess, points=config.points
-    )
+    pred = predict(codes, s.proxy, s.gold, rng=rng, n_boot=config.n_boot, min_ess=config.min_ess, points=config.points)
     counts = {
         "lines": s.n_lines,
         "samples": int(s.proxy.size),
@@ -273,7 +271,8 @@ def run(config: DiagnoseConfig, rng: np.random.Generator) -> DiagnoseResult:
         "gold_scored": int((~np.isnan(s.gold)).sum()),
         "proxy_unscored": s.n_unscored,
     }
-    return DiagnoseResult(config, counts, h, bands, tail, pred["tilt"], pred["best_of_n"], verdict(pred, tail, counts))
+    text = verdict(pred, tail, counts, bands)
+    return DiagnoseResult(config, counts, h, bands, tail, pred["tilt"], pred["best_of_n"], text)
 
 
 def _iv(x: float, ci, digits: int = 3) -> str:
@@ -283,7 +282,24 @@ def _iv(x: float, ci, digits: int = 3) -> str:
     return f"{x:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def verdict(pred: dict[str, Prediction], tail: dict[str, Any], counts: dict[str, int]) -> str:
+def _top_band(bands: list[dict[str, Any]]) -> str:
+    """A sentence when the top gold band's pair accuracy is below every other band's (CIs apart)."""
+    if len(bands) < 2 or not bands[-1]["n_pairs"]:
+        return ""
+    top, rest = bands[-1], [b for b in bands[:-1] if b["n_pairs"]]
+    if rest and all(top["ci_ties_half"][1] < b["ci_ties_half"][0] for b in rest):
+        lo, hi = top["band"]
+        return (
+            f" Among pairs in the top {100 * (hi - lo):.0f}% of gold it orders only "
+            f"{_iv(top['acc_ties_half'], top['ci_ties_half'])} correctly, below every other band: the tail is where "
+            f"it is wrong."
+        )
+    return ""
+
+
+def verdict(
+    pred: dict[str, Prediction], tail: dict[str, Any], counts: dict[str, int], bands: list[dict[str, Any]] = ()
+) -> str:
     """One paragraph in plain words from the tilt prediction, best-of-n and the tail accuracy."""
     t, b = pred["tilt"], pred["best_of_n"]
     start = t.curve.gold[0]
@@ -320,7 +336,7 @@ def verdict(pred: dict[str, Prediction], tail: dict[str, Any], counts: dict[str,
             f"{100 * lo['acc_ties_half']:.0f}% of low-reward pairs"
             + (" (worse in the tail, where optimization goes)." if worse else ".")
         )
-    return head + bon + acc
+    return head + bon + acc + _top_band(list(bands))
 
 
 def to_json(result: DiagnoseResult) -> dict[str, Any]:
@@ -363,19 +379,21 @@ def markdown(result: DiagnoseResult) -> str:
         "",
         "## Predicted peaks",
         "",
-        "| procedure | peak predicted | KL at peak | gold at peak | proxy at peak | drop to resolved end "
-        "| resolved to KL |",
-        "|---|---|---|---|---|---|---|",
+        "| procedure | peak predicted | KL at peak | gold at peak | proxy at peak | median ESS there "
+        "| drop to resolved end | resolved to KL |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, p in (("KL-regularized optimum (tilt)", t), ("best-of-n", b)):
         lines.append(
             f"| {name} | {'yes' if p.peak else 'no'} | {_iv(p.peak_kl, p.peak_kl_ci, 2)} | "
-            f"{_iv(p.peak_gold, p.peak_gold_ci)} | {p.peak_proxy:.3f} | {_iv(p.drop, p.drop_ci)} | {p.max_kl:.2f} |"
+            f"{_iv(p.peak_gold, p.peak_gold_ci)} | {p.peak_proxy:.3f} | {p.curve.ess_median[p.peak_index]:.0f} | "
+            f"{_iv(p.drop, p.drop_ci)} | {p.max_kl:.2f} |"
         )
     lines += ["", "## Tail accuracy (pairs the proxy orders as gold does; proxy ties count half)", ""]
     lines += ["| pairs | n | accuracy |", "|---|---|---|"]
+    names = {"high": "high (mean gold quantile >= 0.8)", "low": "low (mean gold quantile < 0.5)"}
     for name, a in result.tail.items():
-        lines.append(f"| {name} | {a['n_pairs']} | {_iv(a['acc_ties_half'], a['ci_ties_half'])} |")
+        lines.append(f"| {names.get(name, name)} | {a['n_pairs']} | {_iv(a['acc_ties_half'], a['ci_ties_half'])} |")
     for band in result.bands:
         lo, hi = band["band"]
         acc = _iv(band["acc_ties_half"], band["ci_ties_half"])
