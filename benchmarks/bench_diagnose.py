@@ -38,7 +38,7 @@ def _write_samples(path: Path, prompts: int, per_prompt: int, seed: int = 0) -> 
     with open(path, "w") as f:
         for p in range(prompts):
             for j in range(per_prompt):
-                f.write(f'{{"prompt_id": "p{p}", "proxy": {v[p, j]!r}, "gold": {u[p, j]!r}}}\n')
+                f.write(f'{{"prompt_id": "p{p}", "proxy": {float(v[p, j])!r}, "gold": {float(u[p, j])!r}}}\n')
 
 
 def _time_diagnose(path: Path, out: Path, n_boot: int) -> dict[str, float]:
