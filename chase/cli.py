@@ -27,6 +27,7 @@ COMMANDS = {
     "rubric": ("chase.rubric_cli", "score rubrics and refine them"),
     "rft": ("chase.rft_cli", "real RFT with TRL GRPO"),
     "judge": ("chase.judge_cli", "LLM judges: serve a local model over an OpenAI-compatible API"),
+    "diagnose": ("chase.diagnose_cli", "predict over-optimization from scored base-policy samples"),
     "repro": ("chase.repro_cli", "regenerate the reports in docs/ from cached runs"),
 }
 

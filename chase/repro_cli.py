@@ -7,6 +7,7 @@
     chase repro rubric-world-mechanisms [ARGS...]  -> docs/rubric_world_mechanisms.md
     chase repro grpo-small-beta [ARGS...]          -> the beta = 0.03 numbers in docs/bandit_findings.notes.md
     chase repro rubric-world-phase [ARGS...]       -> docs/rubric_world_findings.md (paper_repro.rubric_world_phase)
+    chase repro prediction predict|measure WORLD, report -> docs/prediction.md (paper_repro.prediction)
 
 ARGS go to the target unchanged (``chase repro TARGET --help`` lists them). The rubric world's findings (its phase
 diagram over drawn worlds) come from ``rubric-world-phase``; the real-RFT runs from ``chase rft train``.
@@ -35,6 +36,7 @@ TARGETS: dict[str, tuple[str, str]] = {
         "paper_repro.rubric_world_phase",
         "rubric world phase diagram over 16 drawn worlds, proposer knowledge 0.5-1.0 (~12-15 min)",
     ),
+    "prediction": ("paper_repro.prediction", "pre-registered validation of chase diagnose (docs/prediction.md)"),
     "grpo-small-beta": ("paper_repro.grpo_small_beta", "sampled GRPO at beta = 0.03: NaN seeds and the rest (~17 min)"),
 }
 

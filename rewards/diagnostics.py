@@ -360,16 +360,21 @@ class HEstimate:
 
 
 def _h_point(proxy, gold, groups, edges) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    m, u, v0, v1 = _bin_weights(proxy, gold, groups, edges)
+    mass = m.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = (m * u[:, None]).sum(axis=0) / mass
+    return np.where(mass > 0, h, np.nan), mass, (u, v0, v1)
+
+
+def _bin_weights(proxy, gold, groups, edges):
+    """(N, B) probability that sample i's proxy quantile falls in bin b, and the quantiles u, v0, v1 (N,)."""
     less_g, leq_g, size_g = _rank_counts(gold, groups)
     u = (less_g + leq_g) / 2.0 / size_g
     less, leq, size = _rank_counts(proxy, groups)
     v0, v1 = less / size, leq / size
     ov = np.clip(np.minimum(v1[:, None], edges[None, 1:]) - np.maximum(v0[:, None], edges[None, :-1]), 0.0, None)
-    m = ov / (v1 - v0)[:, None]  # (N, B): probability that sample i's v falls in bin b
-    mass = m.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        h = (m * u[:, None]).sum(axis=0) / mass
-    return np.where(mass > 0, h, np.nan), mass, (u, v0, v1)
+    return ov / (v1 - v0)[:, None], u, v0, v1
 
 
 def estimate_h(
@@ -426,24 +431,25 @@ def _bin_edges(bins) -> np.ndarray:
 
 
 def _bootstrap_h(p, g, grp, edges, rng: np.random.Generator, n_boot: int, alpha: float):
-    """Percentile CIs ``(lo, hi)`` per bin, resampling responses (no groups) or whole prompts."""
+    """Percentile CIs ``(lo, hi)`` per bin, resampling responses (no groups) or whole prompts.
+
+    With groups the quantiles are within prompts, so a resampled prompt (a new prompt, even when drawn twice)
+    keeps its samples' u and bin weights: a replicate is a prompt-count-weighted sum of per-prompt bin sums,
+    computed once (the same resamples as recomputing the ranks per replicate, at a fraction of the cost)."""
     if grp is None:
-        members = None
-        G = p.size
+        boots = np.empty((n_boot, edges.size - 1))
+        for k in range(n_boot):
+            pick = rng.integers(0, p.size, size=p.size)
+            boots[k] = _h_point(p[pick], g[pick], None, edges)[0]
     else:
         _, inv = np.unique(grp, return_inverse=True)
-        order = np.argsort(inv, kind="stable")
-        members = np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
-        G = len(members)
-    boots = np.empty((n_boot, edges.size - 1))
-    for k in range(n_boot):
-        pick = rng.integers(0, G, size=G)
-        if members is None:
-            idx, bg = pick, None
-        else:
-            idx = np.concatenate([members[j] for j in pick])
-            bg = np.repeat(np.arange(G), [members[j].size for j in pick])  # a resampled prompt is a new prompt
-        boots[k] = _h_point(p[idx], g[idx], bg, edges)[0]
+        G = int(inv.max()) + 1
+        m, u, _, _ = _bin_weights(p, g, inv, edges)
+        mass = np.stack([np.bincount(inv, m[:, b], G) for b in range(m.shape[1])], axis=1)  # (G, B)
+        num = np.stack([np.bincount(inv, m[:, b] * u, G) for b in range(m.shape[1])], axis=1)
+        counts = np.stack([np.bincount(rng.integers(0, G, size=G), minlength=G) for _ in range(n_boot)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boots = (counts @ num) / (counts @ mass)
     with np.errstate(invalid="ignore"):
         lo = np.array([percentile_interval(boots[:, b], alpha)[0] for b in range(edges.size - 1)])
         hi = np.array([percentile_interval(boots[:, b], alpha)[1] for b in range(edges.size - 1)])

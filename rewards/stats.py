@@ -6,7 +6,8 @@ in the quantile bandit, the rubric world and the real RFT runs, and an interval 
 - :func:`interval` -- mean and two-sided Student-t interval over seeds (axis 0) -> :class:`Interval`.
 - :func:`summarize_curve` -- peak step, peak, final, drop after the peak, fraction of the gain lost ->
   :class:`CurveSummary`, for any curve ``(..., T)`` (optionally smoothed by :func:`moving_average`).
-- :func:`bootstrap_indices`, :func:`percentile_interval`, :func:`bootstrap_ratio_of_means` -- resampling with an
+- :func:`bootstrap_indices`, :func:`percentile_interval` (:func:`percentile_bands` per column),
+  :func:`bootstrap_ratio_of_means` -- resampling with an
   explicit ``np.random.Generator`` (no global RNG).
 - :func:`midranks`, :func:`spearman` -- rank correlation with mid-ranks for ties (numpy only).
 - :func:`format_interval` -- ``mean [lo, hi]`` for reports.
@@ -17,6 +18,7 @@ numpy only, except the Student-t quantile, which comes from scipy (a core depend
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -31,6 +33,7 @@ __all__ = [
     "interval",
     "midranks",
     "moving_average",
+    "percentile_bands",
     "percentile_interval",
     "spearman",
     "summarize_curve",
@@ -194,6 +197,18 @@ def percentile_interval(samples, alpha: float = ALPHA) -> tuple[float, float]:
         return float("nan"), float("nan")
     lo, hi = np.quantile(s, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
+
+
+def percentile_bands(samples, alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`percentile_interval` of every column of bootstrap ``samples`` (B, L) at once: ``(lo, hi)``, each
+    (L,) (NaN samples ignored; NaN where a column has none left). For curves: one band per grid point."""
+    s = np.asarray(samples, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"percentile_bands: need (B, L) samples, got shape {s.shape}")
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as percentile_interval does
+        lo, hi = np.nanquantile(s, [alpha / 2, 1 - alpha / 2], axis=0)
+    return lo, hi
 
 
 def bootstrap_ratio_of_means(

@@ -209,3 +209,60 @@ def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         cli.main(["--debug", "theory", "fig2", "--out", "/dev/full"])
     assert not cli.debugging()  # --debug lasts for that call only
+
+
+# chase diagnose: (file contents by name, extra argv, a word the one-line error must contain)
+_GOOD = "".join(
+    f'{{"prompt_id": "p{p}", "proxy": {(7 * j) % 5}, "gold": {(3 * j + p) % 4}}}\n' for p in range(3) for j in range(6)
+)
+DIAGNOSE = [
+    ({"s.jsonl": '{"prompt_id": "a", "proxy": 1, "gold": 1}\n' * 2 + _GOOD}, [], "samples"),  # 2 per prompt
+    (
+        {"s.jsonl": "".join(f'{{"prompt_id": {p}, "proxy": 1, "gold": {j}}}\n' for p in range(3) for j in range(5))},
+        [],
+        "constant",
+    ),
+    ({"s.jsonl": _GOOD + '{"prompt_id": "p0", "proxy": NaN, "gold": 1}\n'}, [], "line 19"),
+    ({"s.jsonl": _GOOD + '{"prompt_id": "p0", "proxy": Infinity}\n'}, [], "proxy"),
+    ({"s.jsonl": _GOOD + '{"proxy": 1, "gold": 1}\n'}, [], "prompt_id"),
+    ({"s.jsonl": _GOOD + '{"prompt_id": "p0", "gold": 1}\n'}, [], "proxy"),
+    ({"s.jsonl": _GOOD + '{"prompt_id": "p0", "proxy": "high", "gold": 1}\n'}, [], "proxy"),
+    ({"s.jsonl": _GOOD + '{"prompt_id": "p0", "proxy": 1, "gold": true}\n'}, [], "gold"),
+    ({"s.jsonl": _GOOD + "{not json\n"}, [], "line 19"),
+    ({"s.jsonl": _GOOD + "[1, 2]\n"}, [], "object"),
+    ({"s.jsonl": _GOOD.replace('"gold"', '"g"')}, [], "gold"),  # no gold anywhere
+    ({"s.jsonl": ""}, [], "no proxy-scored"),
+    ({}, [], "cannot read"),  # the samples file does not exist
+    ({"s.jsonl": _GOOD}, ["--min-per-prompt", "1"], "min_per_prompt"),
+    ({"s.jsonl": _GOOD}, ["--min-ess", "nan"], "min-ess"),
+    ({"s.jsonl": _GOOD}, ["--n-boot", "-1"], "n_boot"),
+    ({"s.jsonl": _GOOD}, ["--proxy-key", "score"], "score"),
+    (
+        {"s.jsonl": _GOOD.replace('"proxy"', '"index": 0, "proxy"'), "g.jsonl": '{"index": 5, "score": 1}\n'},
+        ["--gold-scores", "{tmp}/g.jsonl"],
+        "index",
+    ),
+    ({"s.jsonl": _GOOD, "g.jsonl": '{"score": 1}\n'}, ["--gold-scores", "{tmp}/g.jsonl"], "index"),
+    (
+        {"s.jsonl": _GOOD, "p.jsonl": '{"proxy_a": 1, "proxy_b": 2, "preferred": "c"}\n'},
+        ["--pairs", "{tmp}/p.jsonl"],
+        "preferred",
+    ),
+    ({"s.jsonl": _GOOD}, ["--no-such-flag"], "no-such-flag"),
+]
+
+
+@pytest.mark.parametrize("files,extra,word", DIAGNOSE, ids=[f"diagnose-{i}-{c[2]}" for i, c in enumerate(DIAGNOSE)])
+def test_diagnose_bad_input_is_one_line_exit_2_and_writes_nothing(files, extra, word, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CHASE_DEBUG", raising=False)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    argv = ["diagnose", "--samples", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "out")]
+    argv += [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    rc = _run(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert word in lines[0], err
+    assert not (tmp_path / "out").exists()

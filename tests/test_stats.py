@@ -120,3 +120,16 @@ def test_format_interval():
     assert format_interval(iv.to_dict(), digits=1, scale=100) == f"20.0 [{100 * iv.lo:.1f}, {100 * iv.hi:.1f}]"
     assert format_interval(interval([0.5])) == "0.500"  # one seed: no interval
     assert format_interval({"mean": 1.0, "lo": 1.0, "hi": 1.0001}, 3, min_width=1e-3) == "1.000"
+
+
+def test_percentile_bands_match_percentile_interval_per_column():
+    from rewards.stats import percentile_bands, percentile_interval
+
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(300, 4))
+    s[:10, 1] = np.nan
+    s[:, 3] = np.nan
+    lo, hi = percentile_bands(s, 0.1)
+    for j in range(3):
+        assert (lo[j], hi[j]) == pytest.approx(percentile_interval(s[:, j], 0.1))
+    assert np.isnan(lo[3]) and np.isnan(hi[3])
