@@ -33,7 +33,7 @@ def select(only: Sequence[str] | None) -> list[Item]:
 
 def _load_items() -> None:
     """Import the item modules (each registers its items on import, in report order)."""
-    from paper_repro.report import items_bandit, items_files, items_rubric, items_theory  # noqa: F401
+    from paper_repro.report import items_bandit, items_files, items_prediction, items_rubric, items_theory  # noqa: F401
 
 
 def hardware() -> str:
