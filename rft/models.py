@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+_BLOCK_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
 __all__ = ["fix_special_tokens", "load_tokenizer", "lora_config", "resolve_policy", "turn_end_token"]
 
 
@@ -129,9 +131,9 @@ def lora_config(r: int, alpha: float, top_layers: int = 0, model_path: str | Non
         return None
     from peft import LoraConfig
 
-    layers = None
-    if top_layers > 0:
-        n = json.loads((Path(model_path) / "config.json").read_text())["num_hidden_layers"]
-        layers = list(range(max(0, n - top_layers), n))
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM",
-                      layers_to_transform=layers)  # fmt: skip
+    if top_layers <= 0:
+        return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    n = json.loads((Path(model_path) / "config.json").read_text())["num_hidden_layers"]
+    # peft takes layers_to_transform only with named modules: the projections of Llama/Qwen/Mistral-style blocks
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(_BLOCK_LINEARS),
+                      task_type="CAUSAL_LM", layers_to_transform=list(range(max(0, n - top_layers), n)))  # fmt: skip
