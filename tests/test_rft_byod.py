@@ -54,6 +54,11 @@ def test_train_on_your_own_rubric_file_with_the_oracle_judge(tiny, capsys):
         argv += ["--max_steps", "2", "--eval_every", "1", "--save_strategy", "no", "--max_completion_length", "12"]
         assert main(argv) == 0, capsys.readouterr().err
         assert srv.n_requests > 0  # the proxy went through the judge server
+        assert main(["winrate", str(run), "--base_url", srv.base_url]) == 0
+    win = json.loads((run / "winrate.json").read_text())["rows"]
+    # step 0 is the base policy against itself: identical completions, the oracle says A in both orders
+    assert [w["step"] for w in win] == [0, 1, 2] and win[0]["rate"] == 0.5 and win[0]["agree"] == 0.0
+    assert all(w["n"] == 2 * 4 and w["unscored"] == 0 for w in win)  # 2 held-out prompts x 4 samples
     rows = read_jsonl(run / "eval_metrics.jsonl")
     assert [r["step"] for r in rows] == [0, 1, 2]
     assert all(r["proxy_unscored"] == 0 and r["gold_unscored"] == 0 for r in rows)
