@@ -22,19 +22,20 @@ def plot(data: dict[str, Any]):
     fig, axes = new_figure(ncols=2, width=4.8, height=3.4)
     ax_r, ax_k = axes[0]
     for i, cv in enumerate(data["conditions"]):
-        band = f"{cv['band']}, {cv['n_seeds']} seeds"
-        for key, style, c in (("proxy", "--", PALETTE[1]), ("gold", "-", PALETTE[0])):
-            ax_r.plot(cv["step"], cv[key], style, color=c, marker="o", label=f"{key} ({cv['name']})")
-            ax_r.fill_between(cv["step"], cv[f"{key}_lo"], cv[f"{key}_hi"], color=c, alpha=0.18)
-        ax_k.plot(cv["step"], cv["kl_seq"], color=PALETTE[2 + i], marker="o", label=cv["name"])
-        ax_k.fill_between(cv["step"], cv["kl_seq_lo"], cv["kl_seq_hi"], color=PALETTE[2 + i], alpha=0.18)
+        c, n = PALETTE[i], f"{cv['name']}, {cv['n_seeds']} seed{'s' * (cv['n_seeds'] > 1)}"
+        for key, style, marker in (("proxy", "--", "s"), ("gold", "-", "o")):
+            ax_r.plot(cv["step"], cv[key], style, color=c, marker=marker, label=f"{key}: {n}")
+            ax_r.fill_between(cv["step"], cv[f"{key}_lo"], cv[f"{key}_hi"], color=c, alpha=0.15)
+        ax_k.plot(cv["step"], cv["kl_seq"], color=c, marker="o", label=n)
+        ax_k.fill_between(cv["step"], cv["kl_seq_lo"], cv["kl_seq_hi"], color=c, alpha=0.15)
     ax_r.set(xlabel="GRPO step", ylabel="held-out reward (0-1)", title="(a) proxy (embedding) vs gold (rules)")
     ax_r.set_ylim(0, 1)
-    ax_r.legend(fontsize=8, loc="center right")
+    ax_r.legend(fontsize=7, loc="lower right")
     ax_k.set(xlabel="GRPO step", ylabel="KL(pi || pi_base) [nats per completion]", title="(b) sequence-level KL")
     ax_k.axhline(0, color="0.5", lw=0.8)
     ax_k.legend(fontsize=8)
-    fig.suptitle(f"{data.get('title') or 'SmolLM2-135M-Instruct, CPU'} (bands: {band})", fontsize=10)
+    bands = "; ".join(sorted({cv["band"] for cv in data["conditions"]}))
+    fig.suptitle(f"{data.get('title') or 'SmolLM2-135M-Instruct, CPU'} (bands: {bands})", fontsize=10)
     fig.tight_layout()
     return fig
 
