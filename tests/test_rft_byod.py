@@ -69,6 +69,21 @@ def test_train_on_your_own_rubric_file_with_the_oracle_judge(tiny, capsys):
     assert held and held <= {f"q{i}" for i in range(8)} and len(held) <= 2
 
 
+def test_a_lora_run_resumes_from_its_adapter_checkpoint(tiny, capsys):
+    """peft checkpoints hold adapter_model.safetensors, not model.safetensors: still a checkpoint to resume."""
+    from chase.rft_cli import main
+
+    run = tiny / "lora"
+    argv = ["train", "--config", SMOKE, "--model_name_or_path", str(tiny / "lm"), "--output_dir", str(run)]
+    argv += ["--dataset", str(tiny / "gold.json"), "--judge", "rule", "--lora_r", "4", "--eval_every", "2"]
+    argv += ["--max_completion_length", "12", "--save_steps", "2"]
+    assert main([*argv, "--max_steps", "2"]) == 0, capsys.readouterr().err
+    assert (run / "checkpoint-2" / "adapter_model.safetensors").is_file()
+    assert main([*argv, "--max_steps", "4"]) == 0, capsys.readouterr().err
+    assert json.loads((run / "run_config.json").read_text())["resumed_from"].endswith("checkpoint-2")
+    assert [r["step"] for r in read_jsonl(run / "eval_metrics.jsonl")] == [0, 2, 4]
+
+
 def test_bad_dataset_settings_are_one_line_errors(tiny, capsys):
     from chase.rft_cli import main
 
