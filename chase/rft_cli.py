@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("chase.rft_cli:train_command", "GRPO with TRL (--config FILE.yaml; RFTArguments + GRPOConfig)"),
     "collect": ("chase.rft_cli:collect_command", "runs over seeds -> metrics JSON/CSV, figure data, figure"),
     "plot": ("chase.rft_cli:plot_command", "runs over seeds -> the curves figure (and its data)"),
+    "winrate": ("chase.rft_cli:winrate_command", "a dataset run's held-out win rate vs the base policy (pairwise)"),
 }
 
 
@@ -160,6 +161,29 @@ def plot_command(argv: list[str]) -> int:
 
     paths = save(figure_data(result, args.title), args.out, args.stem)
     emit({k: str(v) for k, v in paths.items()})
+    return 0
+
+
+def winrate_command(argv: list[str]) -> int:
+    """``chase rft winrate RUN_DIR --base_url URL [--model M] [--api_key_env VAR]`` -> RUN_DIR/winrate.json."""
+    from rft.judges.client import ChatClient, ChatConfig
+    from rft.winrate import run_winrate
+
+    p = Parser(prog="chase rft winrate", description="pairwise win rate (both orders) vs the step-0 policy")
+    p.add_argument("run_dir", help="a `chase rft train` output_dir of a dataset run")
+    p.add_argument("--base_url", required=True, help="OpenAI-compatible judge, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--model", default="judge", help="judge model name")
+    p.add_argument("--api_key_env", default="OPENAI_API_KEY", help="NAME of the API key's environment variable")
+    args = p.parse_args(argv)
+    try:
+        client = ChatClient(ChatConfig(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env))
+        try:
+            res = run_winrate(args.run_dir, client)
+        finally:
+            client.close()
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e))
+    emit({"winrate": [{"step": w.step, "rate": w.rate, "n": w.n, "agree": w.agree} for w in res]})
     return 0
 
 

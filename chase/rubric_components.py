@@ -133,7 +133,17 @@ def _sim_proposer(options: dict[str, Any]) -> Proposer:
         raise OptionError(f"sim proposer: bad options: {e}") from None
 
 
-VERIFIERS: dict[str, Factory] = {"rule": _rule_verifier, "sim": _sim_verifier}
+def _embedding_verifier(options: dict[str, Any]) -> Verifier:
+    opts = dict(options)
+    allowed = {"model", "threshold", "device"}
+    if set(opts) - allowed:
+        raise OptionError(f"the embedding verifier takes only {sorted(allowed)}, got {sorted(set(opts) - allowed)}")
+    from rft.embedding import EmbeddingVerifier  # torch: imported only when named
+
+    return EmbeddingVerifier(**opts)
+
+
+VERIFIERS: dict[str, Factory] = {"rule": _rule_verifier, "sim": _sim_verifier, "embedding": _embedding_verifier}
 PROPOSERS: dict[str, Factory] = {"sim": _sim_proposer}
 
 

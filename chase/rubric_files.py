@@ -1,7 +1,10 @@
 """Input files and output paths of ``chase rubric`` (responses and pools JSONL; ``--out``/``--log`` checks).
 
 Responses JSONL: one record per response, ``{"prompt": text-or-chat-list | "prompt_index": int, "response": ...}``
-(an optional ``"id"`` is copied to the output). Pools JSONL: ``{"prompt" | "prompt_index", "responses": [...]}``.
+(an optional ``"id"`` is copied to the output). Pools JSONL: ``{"prompt" | "prompt_index", "responses": [...]}``;
+or the paper code's scored-responses file, ``{"results": [{"id", "prompt", "scored_responses": [{"response",
+"score"}]}]}`` (also nested under ``"scored_responses"``), whose results become pools (prompt by text, else by
+the rubric record's ``id``).
 A JSON-array response (a simulated response: a tuple of property bits) is read as a tuple.
 
 The output checks run before any work, so a bad path costs nothing and leaves no partial file; each raises
@@ -14,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rewards.formats import RubricRecord, read_json_records, render_prompt
+from rewards.formats import RubricRecord, read_json_records, render_prompt, unwrap_records
 from rewards.rubric import RubricFormatError
 
 __all__ = ["OutputPathError", "check_out_dir", "check_out_file", "read_pools", "read_responses"]
@@ -113,15 +116,61 @@ def read_responses(path: str, records: list[RubricRecord]) -> list[tuple[int, An
     return out
 
 
+def _scored_results(path: str) -> list[dict] | None:
+    """The ``results`` of a paper-code scored-responses file (``{"results": [...]}``, or that object under
+    ``"scored_responses"`` as its iteration files save it); None for a pools JSONL / JSON list."""
+    value, _lines = read_json_records(path)
+    if not isinstance(value, dict):
+        return None
+    inner = value.get("scored_responses", value)
+    results = unwrap_records(inner if isinstance(inner, dict) else value, "results", path)
+    for k, rec in enumerate(results):
+        if not isinstance(rec, dict):
+            raise RubricFormatError(f"a result must be a JSON object, got {type(rec).__name__}", path, k)
+    return results
+
+
+def _scored_pool(rec: dict, k: int, path: str) -> list[str]:
+    """The responses of one paper-code result: ``scored_responses[j].response`` (a string) with its ``score``
+    (a number, or null when the judge did not score it: the loop rescores pools with its own verifier)."""
+    items = rec.get("scored_responses")
+    if not isinstance(items, list):
+        raise RubricFormatError("must be a list of {response, score}", path, k, "scored_responses")
+    out = []
+    for j, it in enumerate(items):
+        where = f"scored_responses[{j}]"
+        if not isinstance(it, dict) or not isinstance(it.get("response"), str):
+            raise RubricFormatError("needs a string 'response'", path, k, where)
+        score = it.get("score")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+            raise RubricFormatError(f"must be a number or null, got {score!r}", path, k, f"{where}.score")
+        out.append(it["response"])
+    return out
+
+
+def _locate_result(rec: dict, k: int, path: str, records: list[RubricRecord], lookup) -> int:
+    """A paper-code result names its prompt by text, or only by ``id`` (the rubric record's ``id``)."""
+    if "prompt" in rec or "prompt_index" in rec or "id" not in rec:
+        return _locate(rec, k, path, records, lookup)
+    ids = [i for i, r in enumerate(records) if r.meta.get("extra", {}).get("id") == rec["id"]]
+    if len(ids) != 1:
+        raise RubricFormatError(f"matches {len(ids)} rubric records by id; give 'prompt'", path, k, "id")
+    return ids[0]
+
+
 def read_pools(path: str, records: list[RubricRecord]) -> list[list[Any]]:
-    """One pool (list of responses) per rubric record; prompts without a pool record get an empty pool."""
+    """One pool (list of responses) per rubric record; prompts without a pool record get an empty pool.
+    Reads a pools JSONL (``{prompt | prompt_index, responses}``) or a paper-code scored-responses file."""
     lookup = _prompt_lookup(records)
     pools: list[list[Any] | None] = [None] * len(records)
-    for k, rec in enumerate(_read_records(path, "pool")):
-        p = _locate(rec, k, path, records, lookup)
-        resp = rec.get("responses")
-        if not isinstance(resp, list):
-            raise RubricFormatError("must be a list of responses", path, k, "responses")
+    results = _scored_results(path)
+    for k, rec in enumerate(results if results is not None else _read_records(path, "pool")):
+        if results is not None:
+            p, resp = _locate_result(rec, k, path, records, lookup), _scored_pool(rec, k, path)
+        else:
+            p, resp = _locate(rec, k, path, records, lookup), rec.get("responses")
+            if not isinstance(resp, list):
+                raise RubricFormatError("must be a list of responses", path, k, "responses")
         if pools[p] is not None:
             raise RubricFormatError(f"a second pool for prompt {p}", path, k, "prompt")
         pools[p] = [_as_response(r) for r in resp]

@@ -5,6 +5,11 @@ File formats (:func:`load_rubrics` / :func:`save_rubrics`), one record per promp
 ``paper``        a JSON list or JSONL of ``{"prompt": str, "rubrics": [{"criterion": str, "weight": number}]}``.
 ``healthbench``  JSONL of ``{"prompt": str | [{"role", "content"}], "rubrics": [{"criterion", "points", "tags"}]}``.
 
+The ``paper`` reader also takes what the paper's own code writes: records whose criteria are under
+``"criteria"`` (each with a ``local_id``) with ``total_criteria`` and ``total_weight`` (checked against the
+criteria when present), and a file that is one object holding the record list under ``"rubrics"`` (with its
+``"metadata"``). Such records are written back in the format above (``"rubrics"``; totals dropped).
+
 Both formats also read and write an optional ``"check"`` object per criterion (a machine-checkable spec
 for :class:`rewards.verify.RuleVerifier`), optional ``"tags"`` per criterion in the paper format, and an
 optional record-level ``"aggregate"`` (written only when it differs from the format's default). Other
@@ -48,6 +53,7 @@ __all__ = [
     "render_prompt",
     "rubric_warnings",
     "save_rubrics",
+    "unwrap_records",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +63,10 @@ PAPER_WEIGHTS: tuple[float, float] = (1.0, 3.0)
 FORMATS: tuple[str, ...] = ("paper", "healthbench")
 _DEFAULT_AGGREGATE = {"paper": "weighted_mean", "healthbench": "healthbench"}
 _WEIGHT_KEY = {"paper": "weight", "healthbench": "points"}
+# record keys the reader consumes (the rest go to meta["extra"]); the paper code's totals are recomputed on write
+# top-level keys of the paper code's container files (rubrics per iteration; scored responses)
+_CONTAINER_KEYS = frozenset({"metadata", "rubrics", "results", "scored_responses"})
+_RECORD_KEYS = ("prompt", "rubrics", "criteria", "aggregate", "total_criteria", "total_weight")
 
 
 @dataclass(frozen=True)
@@ -102,24 +112,44 @@ def _number(x: Any) -> bool:
         return False
 
 
+def _check_paper_code_totals(rec: dict, items: list, crits: list[Criterion]) -> None:
+    """The paper code's records carry ``total_criteria`` and ``total_weight`` next to ``criteria``, and a
+    ``local_id`` per criterion: when present they must agree with the criteria (a mismatch means the file was
+    edited by hand or truncated, and the totals would silently mislead)."""
+    n = rec.get("total_criteria")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n != len(crits)):
+        raise RubricFormatError(f"is {n!r} but the record has {len(crits)} criteria", field="total_criteria")
+    w = rec.get("total_weight")
+    total = sum(c.weight for c in crits)
+    if w is not None and (not _number(w) or not math.isclose(w, total, rel_tol=1e-9, abs_tol=1e-9)):
+        raise RubricFormatError(f"is {w!r} but the criteria's weights sum to {total:g}", field="total_weight")
+    ids = [it.get("local_id") for it in items]
+    present = [x for x in ids if x is not None]
+    if len(set(map(str, present))) != len(present):
+        raise RubricFormatError("local_id values repeat within the record", field="criteria")
+
+
 def _parse_record(rec: Any, fmt: str) -> RubricRecord:
     if not isinstance(rec, dict):
         raise RubricFormatError(f"a record must be a JSON object, got {type(rec).__name__}")
     if "prompt" not in rec:
         raise RubricFormatError("missing", field="prompt")
     prompt, messages = _parse_prompt(rec["prompt"])
-    if "rubrics" not in rec:
-        raise RubricFormatError("missing", field="rubrics")
-    items = rec["rubrics"]
+    list_key = "rubrics"
+    if "rubrics" not in rec and "criteria" in rec and fmt == "paper":
+        list_key = "criteria"  # the paper code's own rubric records (see _check_paper_code_totals)
+    if list_key not in rec:
+        raise RubricFormatError("missing (give 'rubrics', or the paper code's 'criteria')", field="rubrics")
+    items = rec[list_key]
     if not isinstance(items, list) or not items:
-        raise RubricFormatError("must be a non-empty list of criteria", field="rubrics")
+        raise RubricFormatError("must be a non-empty list of criteria", field=list_key)
     aggregate = rec.get("aggregate", _DEFAULT_AGGREGATE[fmt])
     if aggregate not in AGGREGATES:
         raise RubricFormatError(f"unknown aggregate {aggregate!r}; expected one of {AGGREGATES}", field="aggregate")
     wkey = _WEIGHT_KEY[fmt]
     crits = []
     for i, it in enumerate(items):
-        where = f"rubrics[{i}]"
+        where = f"{list_key}[{i}]"
         if not isinstance(it, dict):
             raise RubricFormatError(f"must be an object, got {type(it).__name__}", field=where)
         text = it.get("criterion")
@@ -145,7 +175,9 @@ def _parse_record(rec: Any, fmt: str) -> RubricRecord:
             except CheckSpecError as e:
                 raise RubricFormatError(str(e), field=f"{where}.check") from None
         crits.append(Criterion(text, float(w), check, tuple(tags)))
-    meta: dict[str, Any] = {"extra": {k: v for k, v in rec.items() if k not in ("prompt", "rubrics", "aggregate")}}
+    if list_key == "criteria":
+        _check_paper_code_totals(rec, items, crits)
+    meta: dict[str, Any] = {"extra": {k: v for k, v in rec.items() if k not in _RECORD_KEYS}}
     if messages is not None:
         meta["prompt_messages"] = messages
     return RubricRecord(prompt, Rubric(tuple(crits), aggregate), meta)
@@ -197,8 +229,33 @@ def _json_error(e: BaseException) -> str:
     return "nested too deeply" if isinstance(e, RecursionError) else str(e)
 
 
-def read_json_records(path: str | os.PathLike) -> tuple[list[Any], list[int] | None]:
-    """Decode a JSON list or a JSONL file. Returns (records, line numbers or None for a JSON list).
+def _whole_object(text: str) -> dict | None:
+    """A file that is one JSON object which is not itself a record (no ``"prompt"``): the paper code's
+    container files (``{"metadata", "rubrics": [...]}``, ``{"results": [...]}``). None otherwise (JSONL)."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None  # JSONL (several objects), or bad JSON that the JSONL reader reports with its line
+    if not isinstance(value, dict) or "prompt" in value or "prompt_index" in value:
+        return None  # a one-line JSONL file: a single record
+    return value if _CONTAINER_KEYS & value.keys() else None
+
+
+def unwrap_records(value: Any, key: str, path: str | os.PathLike | None) -> Any:
+    """The record list of a container object ``{..., key: [records]}`` (the paper code's files); a list as is."""
+    if isinstance(value, dict):
+        inner = value.get(key)
+        if not isinstance(inner, list):
+            raise RubricFormatError(f"a JSON object file needs a list under {key!r} (or give a list / JSONL)", path)
+        return inner
+    return value
+
+
+def read_json_records(path: str | os.PathLike) -> tuple[list[Any] | dict, list[int] | None]:
+    """Decode a JSON list, a JSONL file, or one JSON object that is not a record (a container: returned as the
+    dict, see :func:`unwrap_records`). Returns (records, line numbers or None for a JSON list or object).
     Raises :class:`RubricFormatError` only (unreadable file, bad UTF-8, bad JSON)."""
     try:
         data = Path(path).read_bytes()
@@ -208,6 +265,9 @@ def read_json_records(path: str | os.PathLike) -> tuple[list[Any], list[int] | N
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise RubricFormatError(f"not UTF-8 text (byte {e.start})", path) from None
+    whole = _whole_object(text)
+    if whole is not None:
+        return whole, None
     if text.lstrip().startswith("["):
         try:
             value = json.loads(text)
@@ -237,6 +297,7 @@ def load_rubrics(path: str | os.PathLike, format: str = "paper") -> list[RubricR
     if format not in FORMATS:
         raise ValueError(f"unknown rubric format {format!r}; expected one of {FORMATS}")
     records, lines = read_json_records(path)
+    records = unwrap_records(records, "rubrics", path)
     if not records and isinstance(records, list):
         raise RubricFormatError("no records", path)
     return parse_rubric_records(records, format, path, lines)

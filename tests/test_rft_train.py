@@ -282,6 +282,9 @@ def test_incomplete_checkpoints_are_skipped(tmp_path, capsys):
     err = capsys.readouterr().err
     for step, why in ((14, "no model weights"), (12, "no readable trainer_state.json"), (10, "no readable")):
         assert f"skipping incomplete checkpoint {tmp_path / f'checkpoint-{step}'} ({why}" in err
+    # a LoRA run's checkpoint holds only the adapter (peft): complete
+    ckpt(20, ("trainer_state.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt"))
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-20")
 
 
 class StopAt:
