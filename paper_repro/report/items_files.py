@@ -16,7 +16,7 @@ from paper_repro.report.items import register
 from paper_repro.report.model import DOES_NOT_HOLD, HOLDS, HOLDS_UNDER_ASSUMPTIONS, ItemReport, Row
 from paper_repro.report.plots import draw
 
-__all__ = ["BenchmarksConfig", "TriageFilesConfig", "TriageRunConfig", "parse_benchmarks"]
+__all__ = ["BenchmarksConfig", "RealLLMFilesConfig", "TriageFilesConfig", "TriageRunConfig", "parse_benchmarks"]
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (files committed beside the package)
 
@@ -154,6 +154,65 @@ def _triage_panels(curves: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RealLLMFilesConfig:
+    """SmolLM2-135M-Instruct trained with GRPO against the embedding verifier (docs/real_llm_findings.md), from
+    its committed curve file (the runs take ~1 h per seed on 2 CPU cores; their commands are in that doc)."""
+
+    curves: str = "docs/real_llm/real_llm_curves.json"
+
+    def compute(self) -> dict[str, Any]:
+        data = json.loads((ROOT / self.curves).read_text(encoding="utf-8"))
+        return {c["name"]: c for c in data["conditions"]}
+
+    def render(self, data: dict[str, Any], fig_dir: Path) -> ItemReport:
+        from figures import repro_panels
+
+        name, c = max(data.items(), key=lambda kv: kv[1]["n_seeds"])  # the multi-seed condition
+        band = lambda k, i: f"{c[k][i]:.3f} [{c[k + '_lo'][i]:.3f}, {c[k + '_hi'][i]:.3f}]"  # noqa: E731
+        rows = [
+            Row(
+                f"{name}: the proxy (embedding verifier) rises while gold does not ({c['n_seeds']} seeds)",
+                "over-optimization of a gameable rubric reward",
+                f"proxy {c['proxy'][0]:.3f} -> {band('proxy', -1)}; gold {c['gold'][0]:.3f} -> {band('gold', -1)} "
+                f"at step {c['step'][-1]}",
+                HOLDS_UNDER_ASSUMPTIONS
+                if c["proxy_lo"][-1] > c["proxy"][0] and c["gold_hi"][-1] < c["gold"][0] + 0.05
+                else DOES_NOT_HOLD,
+                "gamed: the proxy's CI ends above its start while gold gains under 0.05",
+            ),
+            Row(
+                f"{name}: sequence-level KL at the last step (the theory's range is a few nats)",
+                "the paper trains with KL coefficient 0.01; these runs with beta = 0 (KL measured, not penalized)",
+                band("kl_seq", -1),
+                DOES_NOT_HOLD if c["kl_seq"][-1] > 10 else HOLDS,
+                "the issue asks for runs that stay <= 10 nats; a beta sweep was not run",
+            ),
+        ]
+        panels = _triage_panels(data)
+        proxy = {"label": name, "x": c["step"], "y": c["proxy"], "lo": c["proxy_lo"], "hi": c["proxy_hi"]}
+        panels["panels"].append(
+            {"title": "proxy (embedding verifier)", "xlabel": "GRPO step", "ylabel": "proxy", "lines": [proxy]}
+        )
+        fig = draw(repro_panels.plot, panels, fig_dir, "real_llm")
+        return ItemReport(
+            "real-llm",
+            "A real pretrained LM (SmolLM2-135M-Instruct, CPU) against a learned verifier it can game",
+            "Real RFT",
+            "GRPO with LoRA on 60 everyday-advice questions; the proxy is an embedding verifier (a criterion is met "
+            "when one sentence is close to it), the gold a strict rule rubric. The policy learns to repeat the "
+            "criteria's topic words in fragment sentences.",
+            tuple(rows),
+            (fig,),
+            assumptions=(
+                "3 seeds x 30 steps (the issue asks for 60), 24-token completions, LoRA on the top blocks",
+                "the gold rubric checks content words and safety phrases, not coherence: it has a floor near 0.4",
+                "no pairwise win rate: no judge model other than SmolLM2 itself is available offline",
+            ),
+            command="see docs/real_llm_findings.md (chase rft train --config examples/real_rft/smollm2_cpu.yaml)",
+        )
+
+
 def parse_benchmarks(text: str) -> list[dict[str, Any]]:
     """Each ``## `` section of BENCHMARKS.md: title, the first ``Rerun:`` command, the bold results (``**...**``)
     and whether its stated target was met (``Target ...: met`` / ``not met``; None when it states none)."""
@@ -209,6 +268,11 @@ class BenchmarksConfig:
 @register("rft-triage", "Real RFT: triage task", "Real RFT", needs="rft")
 def _triage() -> dict[str, _TriageReport]:
     return {"smoke": TriageFilesConfig(), "quick": TriageFilesConfig(), "full": TriageRunConfig()}
+
+
+@register("real-llm", "Real LLM: SmolLM2", "Real RFT")
+def _real_llm() -> dict[str, RealLLMFilesConfig]:
+    return {p: RealLLMFilesConfig() for p in ("smoke", "quick", "full")}
 
 
 @register("benchmarks", "Benchmarks", "Benchmarks")
