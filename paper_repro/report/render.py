@@ -109,7 +109,7 @@ def readme_text(items: Sequence[ItemReport], profile: str) -> str:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1300px;margin:2em auto;padding:0 1em;
 line-height:1.45;color:#1d1d1f}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.6em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.9em;width:100%}
@@ -117,7 +117,8 @@ th,td{border:1px solid #ccc;padding:.35em .5em;vertical-align:top;text-align:lef
 .badge{display:inline-block;padding:.1em .55em;border-radius:.8em;color:#fff;font-size:.85em;white-space:nowrap}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}
 .assume{color:#444;font-size:.92em}
-table.rows td:nth-child(1){width:30%}table.rows td:nth-child(3){width:26%}table.rows td:nth-child(5){width:20%}
+table.rows td:nth-child(1){width:25%}table.rows td:nth-child(2){width:16%}table.rows td:nth-child(3){width:29%}
+table.rows td:nth-child(4){width:11%}table.rows td:nth-child(5){width:19%}
 """
 
 
