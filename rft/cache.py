@@ -81,19 +81,39 @@ class VerdictCache:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
+        # Two processes opening a NEW file at once both try to switch it to WAL; SQLite answers one of them
+        # "database is locked" at once (no busy wait for that switch). Retry the open, bounded by the busy
+        # timeout, with a growing pause; any other error (a folder, not SQLite) is raised at once.
+        deadline, pause = time.monotonic() + self.busy_timeout_s, 0.02
+        while True:
+            try:
+                conn = self._open_once()
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(2 * pause, 1.0)
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _open_once(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transactions are exactly as long as we say.
         conn = sqlite3.connect(
             str(self.path), timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
         )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            logger.warning(
-                "verdict cache %s: journal_mode is %s, not WAL (filesystem without shared memory?)", self.path, mode
-            )
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(_SCHEMA)
-        self._conn, self._pid = conn, os.getpid()
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                logger.warning(
+                    "verdict cache %s: journal_mode is %s, not WAL (filesystem without shared memory?)", self.path, mode
+                )
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def close(self) -> None:

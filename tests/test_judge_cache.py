@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rewards.rubric import NO, UNKNOWN, YES, Criterion, Rubric
-from rft.cache import VerdictCache, verdict_key
+from rft.cache import VerdictCache, VerdictCacheError, verdict_key
 from rft.judge_server import JudgeServer, OracleBackend, oracle_verdict
 from rft.judges import JudgeConfig, OpenAICompatibleJudge
 
@@ -196,3 +196,32 @@ def test_processes_share_the_cache(tmp_path):
 def test_cache_file_in_new_folder(tmp_path, n):
     c = VerdictCache(tmp_path / "a" / "b" / f"c{n}.sqlite")
     assert len(c) == 0
+
+
+def test_open_retries_a_locked_new_file_then_succeeds(tmp_path, monkeypatch):
+    """Two processes switching a new file to WAL at once: SQLite says "database is locked" to one at once; the
+    open retries (bounded by the busy timeout) instead of failing."""
+    import sqlite3
+
+    real, calls = VerdictCache._open_once, []
+
+    def flaky(self):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return real(self)
+
+    monkeypatch.setattr(VerdictCache, "_open_once", flaky)
+    VerdictCache(tmp_path / "c.sqlite")
+    assert len(calls) == 3
+
+
+def test_open_gives_up_on_a_lock_after_the_busy_timeout(tmp_path, monkeypatch):
+    import sqlite3
+
+    def locked(self):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(VerdictCache, "_open_once", locked)
+    with pytest.raises(VerdictCacheError, match="locked"):
+        VerdictCache(tmp_path / "c.sqlite", busy_timeout_s=0.1)

