@@ -36,7 +36,7 @@ def test_unknown_item_and_profile_are_errors(tmp_path):
 
 def test_status_rules():
     assert worst_status([HOLDS, DOES_NOT_HOLD, HOLDS]) == DOES_NOT_HOLD
-    assert ItemReport("x", "t", "Theory", "s", rows=()).status == NOT_REPRODUCIBLE
+    assert ItemReport("t", "s", rows=()).status == NOT_REPRODUCIBLE
     with pytest.raises(ValueError, match="status"):
         Row("q", "", "1", "mostly holds")
 

@@ -79,7 +79,13 @@ def build(
         t0 = time.perf_counter()
         stored = cached(path, item.cache_key(profile), _timed(cfg.compute), overwrite)
         rep = cfg.render(stored["data"], out / "figures")
-        rep = dataclasses.replace(rep, seconds=stored["compute_seconds"], hardware=stored.get("hardware", "unknown"))
+        rep = dataclasses.replace(
+            rep,
+            name=item.name,
+            section=item.section,
+            seconds=stored["compute_seconds"],
+            hardware=stored.get("hardware", "unknown"),
+        )
         total += stored["compute_seconds"]
         echo(f"[{k}/{len(items)}] {item.name}: {rep.status} ({time.perf_counter() - t0:.1f} s)")
         reports.append(rep)

@@ -79,9 +79,7 @@ class CollapseConfig:
         fig = draw(sim_train.plot, data["figure"], fig_dir, "bandit_collapse")
         w, t = self.world, self.train
         return ItemReport(
-            "bandit-collapse",
             "Quantile bandit: collapse over training, top band vs bottom band reversed",
-            "Quantile bandit",
             "GRPO without a KL penalty climbs the proxy; the true win rate follows the theory's tilt curve up to the "
             "top band's peak and then falls, while a reversed bottom band costs nothing.",
             tuple(rows),
@@ -144,9 +142,7 @@ class SweepConfig:
         )
         fig = draw(repro_panels.plot, _sweep_panels(data["rows"]), fig_dir, "bandit_width_sweep")
         return ItemReport(
-            "bandit-width-sweep",
             "Quantile bandit: how the width of the reversed top band sets the peak",
-            "Quantile bandit",
             "Training peaks where the exact tilt peaks; the wider the reversed top band, the earlier and lower the "
             "peak.",
             tuple(rows),
@@ -258,9 +254,7 @@ class BetaConfig:
             "bandit_beta",
         )
         return ItemReport(
-            "bandit-beta",
             "Quantile bandit: with beta > 0 training converges to the tilt",
-            "Quantile bandit",
             "The KL-regularized objective's optimum is the tilt π0·exp(v/β)/Z; exact natural-gradient training "
             "reaches it under every map.",
             tuple(rows),

@@ -78,9 +78,7 @@ class _TriageReport:
         ]
         fig = draw(repro_panels.plot, _triage_panels(data["curves"]), fig_dir, "rft_triage")
         return ItemReport(
-            "rft-triage",
             "Real RFT (TRL GRPO) on the triage task: collapse under the initial rubric, none under the refined one",
-            "Real RFT",
             "Read from the committed CPU runs (8 seeds per rubric). The model is a 164k-parameter LM trained here "
             "from scratch and the collapse happens at sequence-level KL of tens of nats, far beyond the range the "
             "theory speaks about; hence 'under stated assumptions'.",
@@ -213,9 +211,7 @@ class RealLLMFilesConfig:
         )
         fig = draw(repro_panels.plot, panels, fig_dir, "real_llm")
         return ItemReport(
-            "real-llm",
             "A real pretrained LM (SmolLM2-135M-Instruct, CPU) against a learned verifier it can game",
-            "Real RFT",
             "GRPO with LoRA on 60 everyday-advice questions; the proxy is an embedding verifier (a criterion is met "
             "when one sentence is close to it), the gold a strict rule rubric. The policy learns to repeat the "
             "criteria's topic words in fragment sentences.",
@@ -292,9 +288,7 @@ class BenchmarksConfig:
                 )
             )
         return ItemReport(
-            "benchmarks",
             "Benchmarks: speed ratios against a baseline measured in the same run",
-            "Benchmarks",
             "Read from BENCHMARKS.md (timing scripts are rerun by hand on a quiet machine; each row names its "
             "command). The paper reports no timings; 'holds' means the target stated there was met.",
             tuple(rows),

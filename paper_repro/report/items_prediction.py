@@ -123,9 +123,7 @@ class PredictionFilesConfig:
             plot, rft_figure_data(data["rft"]["predictions"], data["rft"]["outcomes"]), fig_dir, "prediction_rft"
         )
         return ItemReport(
-            "prediction",
             "Predicting over-optimization before training: chase diagnose's forecasts against the runs",
-            "Prediction",
             "From base-policy samples alone (proxy and gold scores), the tilt of the samples forecasts gold against "
             "KL; each forecast was committed before its training ran. The paper makes no forecasts; the target is "
             "ours (peak KL within ±25% where the trainer follows the tilt path).",

@@ -89,9 +89,7 @@ class MechanismsItemConfig:
         )
         fig = draw_figure(s, fig_dir, "rubric_world_mechanisms")
         return ItemReport(
-            "rubric-world-mechanisms",
             "Rubric world: which mechanism makes gold peak (exact tilt vs GRPO with SGD, Adam, natural gradient)",
-            "Rubric world",
             "For every rubric condition the exact KL-regularized optimum over all 8192 responses, the best "
             "factorized policy (GRPO's policy class) and GRPO with three optimizers, in the standard world and in "
             "one whose initial rubric is wrong in the high-reward tail.",
@@ -171,9 +169,7 @@ class PhaseItemConfig:
         rows += [_collapse_row(sm, tsm)] + [_table6_row(t) for t in sm["table6"]]
         figs = draw_figures(sm, data["rows"], cfg, fig_dir)
         return ItemReport(
-            "rubric-world-phase",
             "Rubric world: Tables 1, 2 and 6 and Figure 4 analogs over drawn worlds, against proposer knowledge",
-            "Rubric world",
             "No simulated agent reads gold: the proposer sees a judged pair and its own prior knowledge of each "
             "property's sign (knowledge 0.5 = blind, 1.0 = knows every sign); the writer's flaws are drawn per "
             "world. Each claim is tested at every knowledge level (paired over worlds) and holds for knowledge at "

@@ -58,9 +58,7 @@ class Fig2Config:
         )
         fig = draw(fig2.plot, data, fig_dir, "theory_fig2")
         return ItemReport(
-            "theory-fig2",
             "Figure 2: win rate of the KL-regularized optimum under misspecified proxies",
-            "Theory",
             "Exact closed forms (no sampling): errors in the top quantiles cap and then lower the win rate; errors "
             "in the bottom 90% cost almost nothing at large KL.",
             tuple(rows),
@@ -118,9 +116,7 @@ class CorruptionConfig:
         rows = [_bon_row(data["bon"], len(self.maps)), _tilt_row(data["tilt"], len(self.maps))]
         fig = draw(repro_panels.plot, _corruption_panels(data), fig_dir, "theory_corruptions")
         return ItemReport(
-            "theory-corruptions",
             "Best-of-n and the tilt under each corruption family: simulator points over theory lines",
-            "Theory",
             "The finite bandit (sampled best-of-n, exact tilt over its arms) against the continuous closed forms.",
             tuple(rows),
             (fig,),

@@ -65,9 +65,7 @@ class ItemReport:
     why          for an item that is not reproducible here, the reason
     """
 
-    name: str
     title: str
-    section: str
     summary: str
     rows: tuple[Row, ...]
     figures: tuple[str, ...] = ()
@@ -76,6 +74,8 @@ class ItemReport:
     why: str = ""
     seconds: float = float("nan")  # compute time of the cached run (set by the build)
     hardware: str = ""  # the machine that computed it (set by the build)
+    name: str = ""  # the item's registry name (set by the build)
+    section: str = ""  # the report section (set by the build from the registry)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
