@@ -164,26 +164,47 @@ def plot_command(argv: list[str]) -> int:
     return 0
 
 
+def _steps_list(text: str) -> list[int]:
+    try:
+        steps = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated step numbers, got {text!r}") from None
+    if not steps or min(steps) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated step numbers >= 0, got {text!r}")
+    return steps
+
+
 def winrate_command(argv: list[str]) -> int:
-    """``chase rft winrate RUN_DIR --base_url URL [--model M] [--api_key_env VAR]`` -> RUN_DIR/winrate.json."""
+    """``chase rft winrate RUN_DIR (--base_url URL [--model M] [--api_key_env VAR] | --gold) [--steps 20,60]``
+    -> RUN_DIR/winrate.json (LLM judge) or RUN_DIR/winrate_gold.json (the gold rubric as the pairwise judge)."""
     from rft.judges.client import ChatClient, ChatConfig
     from rft.winrate import run_winrate
 
     p = Parser(prog="chase rft winrate", description="pairwise win rate (both orders) vs the step-0 policy")
     p.add_argument("run_dir", help="a `chase rft train` output_dir of a dataset run")
-    p.add_argument("--base_url", required=True, help="OpenAI-compatible judge, e.g. http://127.0.0.1:8000/v1")
+    judge = p.add_mutually_exclusive_group(required=True)
+    judge.add_argument("--base_url", help="OpenAI-compatible judge, e.g. http://127.0.0.1:8000/v1")
+    judge.add_argument(
+        "--gold", action="store_true", help="no model: the response with the higher gold score wins (ties: 0.5)"
+    )
     p.add_argument("--model", default="judge", help="judge model name")
     p.add_argument("--api_key_env", default="OPENAI_API_KEY", help="NAME of the API key's environment variable")
+    p.add_argument("--steps", type=_steps_list, default=None, help="only these evaluation steps, e.g. 20,60")
     args = p.parse_args(argv)
     try:
-        client = ChatClient(ChatConfig(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env))
-        try:
-            res = run_winrate(args.run_dir, client)
-        finally:
-            client.close()
+        if args.gold:
+            res = run_winrate(args.run_dir, None, args.steps)
+        else:
+            client = ChatClient(ChatConfig(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env))
+            try:
+                res = run_winrate(args.run_dir, client, args.steps)
+            finally:
+                client.close()
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))
-    emit({"winrate": [{"step": w.step, "rate": w.rate, "n": w.n, "agree": w.agree} for w in res]})
+    emit(
+        {"winrate": [{"step": w.step, "rate": w.rate, "n": w.n, "unscored": w.unscored, "agree": w.agree} for w in res]}
+    )
     return 0
 
 

@@ -7,20 +7,28 @@ policy's as A and once as B. A pair scores 1 when the policy's completion is pre
 the base's is, and 0.5 when the two orders disagree (position bias cancels out; the rate of agreeing orders is
 reported). A pair the judge did not answer in both orders is unscored (NaN), never a loss.
 
-Any OpenAI-compatible server works as the judge (``rft.judges.client.ChatClient``: vLLM, ``chase judge
-serve``, a hosted API); the oracle backend of ``rft.judge_server`` answers these prompts too, for tests.
+Two judges (:class:`PairJudge`): :class:`ChatPairJudge`, any OpenAI-compatible server (``rft.judges.client.
+ChatClient``: vLLM, ``chase judge serve``, a hosted API; the oracle backend of ``rft.judge_server`` answers these
+prompts too, for tests), and :class:`ScorePairJudge`, no model: the response with the higher score wins and A
+wins a tie, so over both orders a tie scores 0.5 like a judge whose orders disagree. ``chase rft winrate --gold``
+uses it with the run's gold rubric and the rule verifier: a pairwise reading of the gold, as a check on the
+LLM judge, not the paper's metric.
 
-    chase rft winrate RUN_DIR --base_url URL [--model NAME] [--api_key_env VAR]   # writes RUN_DIR/winrate.json
+    chase rft winrate RUN_DIR --base_url URL [--model NAME] [--api_key_env VAR] [--steps 20,60]  # winrate.json
+    chase rft winrate RUN_DIR --gold [--steps 20,60]                                         # winrate_gold.json
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -29,6 +37,9 @@ from rft.judges.prompt import escape_data
 
 __all__ = [
     "PAIR_TAGS",
+    "ChatPairJudge",
+    "PairJudge",
+    "ScorePairJudge",
     "WinRate",
     "pairwise_messages",
     "parse_pairwise_request",
@@ -37,6 +48,8 @@ __all__ = [
     "run_winrate",
     "win_rates",
 ]
+
+logger = logging.getLogger(__name__)
 
 PAIR_TAGS = ("response_a", "response_b")
 PAIR_SYSTEM_PROMPT = (
@@ -101,16 +114,55 @@ class WinRate:
     agree: float
 
 
-async def _judge_all(client, jobs: list[list[dict]]) -> list[str | None]:
-    outs = await asyncio.gather(*(client.acomplete(m, parse_preference, label="winrate") for m in jobs))
-    return [o.value for o in outs]
+class PairJudge(Protocol):
+    def prefer(self, pairs: Sequence[tuple[int, str, str]]) -> list[str | None]:
+        """'A', 'B' or None (no verdict: the pair is unscored) for each (prompt index, response A, response B)."""
+        ...
 
 
-def win_rates(client, prompts: list[str], rows: list[dict]) -> list[WinRate]:
-    """Per evaluation step in ``rows`` (``eval_completions.jsonl`` rows), the win rate against step 0.
-    ``prompts[prompt_index]`` is the prompt text the judge sees. Raises ValueError without step-0 rows."""
-    from rft.judges.client import run_coroutine_sync
+@dataclass
+class ChatPairJudge:
+    """An LLM judge behind an OpenAI-compatible server; ``prompts[i]`` is the prompt text it sees for index i.
+    A reply it cannot parse is retried within the client's bounded attempts, then unscored."""
 
+    client: object
+    prompts: Sequence[str]
+
+    def prefer(self, pairs: Sequence[tuple[int, str, str]]) -> list[str | None]:
+        from rft.judges.client import run_coroutine_sync
+
+        jobs = [pairwise_messages(self.prompts[i], a, b) for i, a, b in pairs]
+
+        async def judge_all() -> list[str | None]:
+            outs = await asyncio.gather(*(self.client.acomplete(m, parse_preference, label="winrate") for m in jobs))
+            return [o.value for o in outs]
+
+        return run_coroutine_sync(judge_all)
+
+
+@dataclass
+class ScorePairJudge:
+    """A judge without a model. ``score(prompt_indices, texts) -> [float | None]`` scores responses (None or NaN:
+    unscored); the higher score wins, A on a tie (over both orders a tie scores 0.5)."""
+
+    score: Callable[[list[int], list[str]], list[float | None]]
+
+    def prefer(self, pairs: Sequence[tuple[int, str, str]]) -> list[str | None]:
+        idx = [i for i, _, _ in pairs]
+        sa = self.score(idx, [a for _, a, _ in pairs])
+        sb = self.score(idx, [b for _, _, b in pairs])
+        out: list[str | None] = []
+        for x, y in zip(sa, sb, strict=True):
+            if x is None or y is None or math.isnan(x) or math.isnan(y):
+                out.append(None)
+            else:
+                out.append("B" if y > x else "A")
+        return out
+
+
+def win_rates(judge: PairJudge, rows: list[dict], steps: Sequence[int] | None = None) -> list[WinRate]:
+    """Per evaluation step in ``rows`` (``eval_completions.jsonl`` rows; only ``steps`` when given), the win rate
+    against step 0. Raises ValueError without step-0 rows or when a requested step has no rows."""
     base: dict[tuple[int, int], str] = {}
     slots: dict[int, list[tuple[int, int, str]]] = {}
     for r in rows:
@@ -120,23 +172,30 @@ def win_rates(client, prompts: list[str], rows: list[dict]) -> list[WinRate]:
             base[key] = r["completion"]
     if not base:
         raise ValueError("eval_completions: no step-0 (base policy) completions to compare with")
+    missing = sorted(set(steps or ()) - set(slots))
+    if missing:
+        raise ValueError(f"steps: no evaluation at step(s) {missing}; evaluated: {sorted(slots)}")
     out = []
-    for step in sorted(slots):
-        pairs = [(prompts[i], c, base[(i, j)]) for i, j, c in slots[step] if (i, j) in base]
-        jobs = [pairwise_messages(p, c, b) for p, c, b in pairs] + [pairwise_messages(p, b, c) for p, c, b in pairs]
-        verdicts = run_coroutine_sync(lambda jobs=jobs: _judge_all(client, jobs))
+    for step in sorted(slots if steps is None else set(steps)):
+        pairs = [(i, c, base[(i, j)]) for i, j, c in slots[step] if (i, j) in base]
+        verdicts = judge.prefer([(i, c, b) for i, c, b in pairs] + [(i, b, c) for i, c, b in pairs])
         n = len(pairs)
         scores = np.array([pair_score(verdicts[k], verdicts[n + k]) for k in range(n)])
         ok = scores[~np.isnan(scores)]
         se = float(ok.std(ddof=1) / math.sqrt(ok.size)) if ok.size > 1 else math.nan
         agree = float(np.mean(ok != 0.5)) if ok.size else math.nan
+        if ok.size < n:
+            logger.warning(
+                "win rate at step %d: %d of %d pairs unscored (no verdict in both orders)", step, n - ok.size, n
+            )
         out.append(WinRate(step, float(ok.mean()) if ok.size else math.nan, se, int(ok.size), n - ok.size, agree))
     return out
 
 
-def run_winrate(run_dir: str | Path, client) -> list[WinRate]:
+def run_winrate(run_dir: str | Path, client=None, steps: Sequence[int] | None = None) -> list[WinRate]:
     """Win rates of a run directory (its ``eval_completions.jsonl`` and ``run_config.json`` held-out prompts,
-    rebuilt as the run built them) -> ``<run_dir>/winrate.json``."""
+    rebuilt as the run built them). With ``client`` (a ChatClient) the LLM judge -> ``<run_dir>/winrate.json``;
+    without, the gold rubric under the rule verifier (:class:`ScorePairJudge`) -> ``<run_dir>/winrate_gold.json``."""
     from rft.data import DataSpec, load_rubric_dataset
 
     run_dir = Path(run_dir)
@@ -146,9 +205,29 @@ def run_winrate(run_dir: str | Path, client) -> list[WinRate]:
     a = json.loads((run_dir / "run_config.json").read_text())["rft"]
     if not a.get("dataset"):
         raise ValueError(f"{run_dir}: win rates are computed for dataset runs (rft.data)")
-    spec = DataSpec(a["dataset"], a["dataset_format"], None, None, a["eval_fraction"], a["split_seed"])
+    gold_file = a.get("gold_rubrics") if client is None else None
+    if client is None and not gold_file:
+        raise ValueError(f"{run_dir}: the run has no gold_rubrics file, so there is no gold to judge with")
+    spec = DataSpec(a["dataset"], a["dataset_format"], gold_file, None, a["eval_fraction"], a["split_seed"])
     held = load_rubric_dataset(spec).eval[: a["eval_prompts"]]
-    prompts = [r["prompt"][-1]["content"] for r in held]
-    res = win_rates(client, prompts, rows)
-    write_json(run_dir / "winrate.json", {"rows": [asdict(w) for w in res]})
+    if client is not None:
+        judge: PairJudge = ChatPairJudge(client, [r["prompt"][-1]["content"] for r in held])
+        out_path = run_dir / "winrate.json"
+    else:
+        from rewards.verify import RuleVerifier
+        from rft.reward import GoldReward
+
+        gold = GoldReward(RuleVerifier())
+
+        def gold_score(idx: list[int], texts: list[str]) -> list[float | None]:
+            return gold(
+                [held[i]["prompt"] for i in idx],
+                [[{"role": "assistant", "content": t}] for t in texts],
+                gold_rubric=[held[i]["gold_rubric"] for i in idx],
+            )
+
+        judge = ScorePairJudge(gold_score)
+        out_path = run_dir / "winrate_gold.json"
+    res = win_rates(judge, rows, steps)
+    write_json(out_path, {"judge": "gold" if client is None else "llm", "rows": [asdict(w) for w in res]})
     return res

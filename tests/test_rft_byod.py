@@ -55,10 +55,23 @@ def test_train_on_your_own_rubric_file_with_the_oracle_judge(tiny, capsys):
         assert main(argv) == 0, capsys.readouterr().err
         assert srv.n_requests > 0  # the proxy went through the judge server
         assert main(["winrate", str(run), "--base_url", srv.base_url]) == 0
+    assert main(["winrate", str(run), "--gold", "--steps", "0,2"]) == 0
     win = json.loads((run / "winrate.json").read_text())["rows"]
     # step 0 is the base policy against itself: identical completions, the oracle says A in both orders
     assert [w["step"] for w in win] == [0, 1, 2] and win[0]["rate"] == 0.5 and win[0]["agree"] == 0.0
     assert all(w["n"] == 2 * 4 and w["unscored"] == 0 for w in win)  # 2 held-out prompts x 4 samples
+    # the gold as the pairwise judge agrees with the gold rubric's rule checks, recomputed here
+    by_gold = json.loads((run / "winrate_gold.json").read_text())["rows"]
+    assert [w["step"] for w in by_gold] == [0, 2] and by_gold[0]["rate"] == 0.5 and by_gold[0]["agree"] == 0.0
+    done = read_jsonl(run / "eval_completions.jsonl")
+
+    def gold(text):
+        return (2 * ("call" in text.lower().split()) + (len(text.split()) <= 30)) / 3
+
+    base = [gold(r["completion"]) for r in done if r["step"] == 0]
+    last = [gold(r["completion"]) for r in done if r["step"] == 2]
+    expect = sum(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(last, base, strict=True)) / len(base)
+    assert by_gold[1]["rate"] == pytest.approx(expect) and by_gold[1]["n"] == len(base) == 8
     rows = read_jsonl(run / "eval_metrics.jsonl")
     assert [r["step"] for r in rows] == [0, 1, 2]
     assert all(r["proxy_unscored"] == 0 and r["gold_unscored"] == 0 for r in rows)
@@ -103,3 +116,23 @@ def test_bad_dataset_settings_are_one_line_errors(tiny, capsys):
         # (transformers prints its own FutureWarning about gradient_checkpointing once per process: not ours)
         ours = [line for line in err.splitlines() if line.startswith("chase rft train: error: ")]
         assert len(ours) == 1 and words in ours[0] and "Traceback" not in err, err
+
+
+def test_bad_winrate_arguments_are_one_line_errors(tiny, capsys):
+    from chase.rft_cli import main
+
+    run = str(tiny / "run")  # written by the first test of this module
+    cases = [
+        ([run], "one of the arguments --base_url --gold is required"),
+        ([run, "--gold", "--base_url", "http://127.0.0.1:9/v1"], "not allowed with argument"),
+        ([run, "--gold", "--steps", "a,b"], "comma-separated step numbers"),
+        ([run, "--gold", "--steps", "-1"], "step numbers >= 0"),
+        ([run, "--gold", "--steps", "99"], "no evaluation at step(s) [99]"),
+        ([str(tiny / "nowhere"), "--gold"], "eval_completions.jsonl: missing or empty"),
+    ]
+    for extra, words in cases:
+        with pytest.raises(SystemExit) as e:
+            main(["winrate", *extra])
+        err = capsys.readouterr().err
+        ours = [line for line in err.splitlines() if line.startswith("chase rft winrate: error: ")]
+        assert e.value.code == 2 and len(ours) == 1 and words in ours[0] and "Traceback" not in err, err
