@@ -1,9 +1,12 @@
-"""SmolLM2 over-optimizing the embedding verifier: held-out proxy and gold reward over GRPO steps, and the KL.
+"""SmolLM2 over-optimizing the embedding verifier, over a beta sweep: proxy, gold, KL and gold win rate per step.
 
-``plot(data)`` takes the figure data that ``chase rft collect`` writes (``rft.seeds.figure_data``: per condition
-``step``, ``gold``/``proxy``/``kl_seq`` with ``_lo``/``_hi`` bands: 95% t-intervals over seeds). Unlike
-``figures.rft_curves`` it has no per-criterion panel (the triage task's watched criteria do not exist here) and
-draws the KL on a linear axis (these runs' KLs are fractions of a nat).
+``plot(data)`` takes the figure data that ``python -m paper_repro.real_llm`` writes (``real_llm_curves.json``:
+``rft.seeds.figure_data`` per condition, ``step`` and ``gold`` / ``proxy`` / ``kl_seq`` with ``_lo`` / ``_hi``
+bands, 95% t-intervals over seeds, plus ``gold_content`` and ``win_gold`` when present, and ``kl_limit``).
+Panels: (a) the proxy, (b) the gold (dotted: the gold without the checks named in ``content_without``), (c) the
+sequence-level KL on a symmetric-log axis (the sweep spans 0.1 to 100 nats) with the limit drawn, (d) the win rate
+against the base policy with the gold rubric as the pairwise judge. Files without the extra curves (a plain
+``chase rft collect``) draw (a)-(c).
 
     python -m figures.real_llm docs/real_llm/real_llm_curves.json   # -> real_llm_curves.png / .pdf beside it
 """
@@ -18,22 +21,38 @@ from figures.style import PALETTE, new_figure, save_from_file
 __all__ = ["plot"]
 
 
+def _line(ax, cv: dict, key: str, color, style: str = "-", label: str | None = None) -> None:
+    ax.plot(cv["step"], cv[key], style, color=color, marker="o", ms=3, label=label)
+    ax.fill_between(cv["step"], cv[f"{key}_lo"], cv[f"{key}_hi"], color=color, alpha=0.15)
+
+
 def plot(data: dict[str, Any]):
-    fig, axes = new_figure(ncols=2, width=4.8, height=3.4)
-    ax_r, ax_k = axes[0]
+    fig, axes = new_figure(ncols=2, nrows=2, width=4.6, height=3.2)
+    (ax_p, ax_g), (ax_k, ax_w) = axes
+    has_extra = all("win_gold" in cv for cv in data["conditions"])
     for i, cv in enumerate(data["conditions"]):
         c, n = PALETTE[i], f"{cv['name']}, {cv['n_seeds']} seed{'s' * (cv['n_seeds'] > 1)}"
-        for key, style, marker in (("proxy", "--", "s"), ("gold", "-", "o")):
-            ax_r.plot(cv["step"], cv[key], style, color=c, marker=marker, label=f"{key}: {n}")
-            ax_r.fill_between(cv["step"], cv[f"{key}_lo"], cv[f"{key}_hi"], color=c, alpha=0.15)
-        ax_k.plot(cv["step"], cv["kl_seq"], color=c, marker="o", label=n)
-        ax_k.fill_between(cv["step"], cv["kl_seq_lo"], cv["kl_seq_hi"], color=c, alpha=0.15)
-    ax_r.set(xlabel="GRPO step", ylabel="held-out reward (0-1)", title="(a) proxy (embedding) vs gold (rules)")
-    ax_r.set_ylim(0, 1)
-    ax_r.legend(fontsize=7, loc="lower right")
-    ax_k.set(xlabel="GRPO step", ylabel="KL(pi || pi_base) [nats per completion]", title="(b) sequence-level KL")
-    ax_k.axhline(0, color="0.5", lw=0.8)
-    ax_k.legend(fontsize=8)
+        _line(ax_p, cv, "proxy", c, label=n)
+        _line(ax_g, cv, "gold", c, label=n)
+        if has_extra:
+            _line(ax_g, cv, "gold_content", c, ":")
+            _line(ax_w, cv, "win_gold", c, label=n)
+        _line(ax_k, cv, "kl_seq", c, label=n)
+    ax_p.set(xlabel="GRPO step", ylabel="held-out proxy (0-1)", title="(a) proxy: embedding verifier", ylim=(0, 1))
+    content = "; dotted: without the coherence check" if has_extra and data.get("content_without") else ""
+    ax_g.set(xlabel="GRPO step", ylabel="held-out gold (0-1)", title=f"(b) gold: rule checks{content}", ylim=(0, 1))
+    ax_k.set_yscale("symlog", linthresh=1.0)
+    if data.get("kl_limit"):
+        ax_k.axhline(data["kl_limit"], color="0.3", lw=0.8, ls="--", label=f"{data['kl_limit']:g} nats")
+    ax_k.set(xlabel="GRPO step", ylabel="KL(pi || pi_base), nats per completion", title="(c) sequence-level KL")
+    if has_extra:
+        ax_w.axhline(0.5, color="0.5", lw=0.8)
+        ax_w.set(xlabel="GRPO step", ylabel="win rate vs step 0", title="(d) gold as pairwise judge", ylim=(0, 1))
+        ax_w.legend(fontsize=7)
+    else:
+        ax_w.set_axis_off()
+    for ax in (ax_p, ax_g, ax_k):
+        ax.legend(fontsize=7)
     bands = "; ".join(sorted({cv["band"] for cv in data["conditions"]}))
     fig.suptitle(f"{data.get('title') or 'SmolLM2-135M-Instruct, CPU'} (bands: {bands})", fontsize=10)
     fig.tight_layout()

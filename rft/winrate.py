@@ -41,6 +41,7 @@ __all__ = [
     "PairJudge",
     "ScorePairJudge",
     "WinRate",
+    "gold_scorer",
     "pairwise_messages",
     "parse_pairwise_request",
     "parse_preference",
@@ -145,7 +146,7 @@ class ScorePairJudge:
     """A judge without a model. ``score(prompt_indices, texts) -> [float | None]`` scores responses (None or NaN:
     unscored); the higher score wins, A on a tie (over both orders a tie scores 0.5)."""
 
-    score: Callable[[list[int], list[str]], list[float | None]]
+    score: Callable[[list[int], list[str]], Sequence[float | None]]
 
     def prefer(self, pairs: Sequence[tuple[int, str, str]]) -> list[str | None]:
         idx = [i for i, _, _ in pairs]
@@ -158,6 +159,35 @@ class ScorePairJudge:
             else:
                 out.append("B" if y > x else "A")
         return out
+
+
+def gold_scorer(held: Sequence[dict], without: Sequence[str] = ()) -> Callable[[list[int], list[str]], np.ndarray]:
+    """``score(prompt_indices, texts) -> (N,) float64`` (NaN: unscored): the held-out rows' gold rubric (column
+    ``gold_rubric``, ``rft.data`` rows) under the rule verifier, as the run's evaluation scores it (conversational
+    completions). ``without``: criterion texts left out of every rubric (e.g. to score the gold without a check
+    that was added later)."""
+    from rewards.rubric import Rubric
+    from rewards.verify import RuleVerifier
+    from rft.reward import GoldReward, rubric_to_column
+
+    drop = set(without)
+    columns = []
+    for r in held:
+        rub = Rubric.from_dict(json.loads(r["gold_rubric"]))
+        kept = [c for c in rub.criteria if c.text not in drop]
+        if not kept:
+            raise ValueError(f"gold_scorer: every criterion of the gold rubric for {r.get('case_id')!r} is left out")
+        columns.append(rubric_to_column(rub.with_criteria(kept)) if drop else r["gold_rubric"])
+    gold = GoldReward(RuleVerifier())
+
+    def score(idx: list[int], texts: list[str]) -> np.ndarray:
+        return gold.score(
+            [held[i]["prompt"] for i in idx],
+            [[{"role": "assistant", "content": t}] for t in texts],
+            [columns[i] for i in idx],
+        )
+
+    return score
 
 
 def win_rates(judge: PairJudge, rows: list[dict], steps: Sequence[int] | None = None) -> list[WinRate]:
@@ -214,19 +244,7 @@ def run_winrate(run_dir: str | Path, client=None, steps: Sequence[int] | None = 
         judge: PairJudge = ChatPairJudge(client, [r["prompt"][-1]["content"] for r in held])
         out_path = run_dir / "winrate.json"
     else:
-        from rewards.verify import RuleVerifier
-        from rft.reward import GoldReward
-
-        gold = GoldReward(RuleVerifier())
-
-        def gold_score(idx: list[int], texts: list[str]) -> list[float | None]:
-            return gold(
-                [held[i]["prompt"] for i in idx],
-                [[{"role": "assistant", "content": t}] for t in texts],
-                gold_rubric=[held[i]["gold_rubric"] for i in idx],
-            )
-
-        judge = ScorePairJudge(gold_score)
+        judge = ScorePairJudge(gold_scorer(held))
         out_path = run_dir / "winrate_gold.json"
     res = win_rates(judge, rows, steps)
     write_json(out_path, {"judge": "gold" if client is None else "llm", "rows": [asdict(w) for w in res]})
