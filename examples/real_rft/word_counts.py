@@ -1,18 +1,18 @@
-"""Topic-word counts per held-out completion (per seed and step) of the SmolLM2 runs: what the policy repeats.
+"""Topic-word counts per held-out completion, per run and evaluation step, of the SmolLM2 runs: what a policy repeats.
 
-python examples/real_rft/word_counts.py [RUN_ROOT]   # default runs/real_rft/lr2e-3 (seeds s0 s1 s2)
+python examples/real_rft/word_counts.py RUN_DIR [RUN_DIR ...]   # e.g. runs/real_rft/sweep/beta0/s*
 """
 
 import json
 import re
 import sys
+from pathlib import Path
 
 PAT = {"medical": r"\bmedical\b", "emergency": r"\bemergenc", "serious": r"\bserious\b", "no": r"\bno\b"}
-ROOT = sys.argv[1] if len(sys.argv) > 1 else "runs/real_rft/lr2e-3"
-for s in (0, 1, 2):
-    rows = [json.loads(x) for x in open(f"{ROOT}/s{s}/eval_completions.jsonl")]
-    for step in (0, 20, 30):
+for run in sys.argv[1:]:
+    rows = [json.loads(x) for x in (Path(run) / "eval_completions.jsonl").read_text().splitlines() if x.strip()]
+    for step in sorted({r["step"] for r in rows}):
         c = [r["completion"] for r in rows if r["step"] == step]
         out = {k: round(sum(len(re.findall(p, x, re.I)) for x in c) / len(c), 2) for k, p in PAT.items()}
         out["starts_dealing_with"] = round(sum(bool(re.match(r"\s*dealing with", x, re.I)) for x in c) / len(c), 2)
-        print(s, step, out)
+        print(run, step, json.dumps(out))
