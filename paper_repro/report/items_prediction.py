@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paper_repro.report.items import register
-from paper_repro.report.items_files import ROOT
+from paper_repro.report.items import ROOT, file_digests, register
 from paper_repro.report.model import DOES_NOT_HOLD, HOLDS, ItemReport, Row
 from rewards.stats import format_interval
+
+WORLDS = ("bandit", "rft", "rubric")
 
 __all__ = ["PredictionFilesConfig"]
 
@@ -107,9 +108,12 @@ class PredictionFilesConfig:
 
     docs: str = "docs/prediction"
 
+    def resolved(self) -> dict[str, Any]:
+        return file_digests(*(f"{self.docs}/{w}_{k}.json" for w in WORLDS for k in ("predictions", "outcomes")))
+
     def compute(self) -> dict[str, Any]:
         d = ROOT / self.docs
-        return {w: {k: _load(d, w, k) for k in ("predictions", "outcomes")} for w in ("bandit", "rft", "rubric")}
+        return {w: {k: _load(d, w, k) for k in ("predictions", "outcomes")} for w in WORLDS}
 
     def render(self, data: dict[str, Any], fig_dir: Path) -> ItemReport:
         rows = _bandit_rows(data["bandit"]["predictions"], data["bandit"]["outcomes"])
