@@ -170,7 +170,7 @@ def gold_scorer(held: Sequence[dict], without: Sequence[str] = ()) -> Callable[[
     from rewards.verify import RuleVerifier
     from rft.reward import GoldReward, rubric_to_column
 
-    drop = set(without)
+    drop, drop_seen = set(without), set()
     columns = []
     for r in held:
         rub = Rubric.from_dict(json.loads(r["gold_rubric"]))
@@ -178,6 +178,9 @@ def gold_scorer(held: Sequence[dict], without: Sequence[str] = ()) -> Callable[[
         if not kept:
             raise ValueError(f"gold_scorer: every criterion of the gold rubric for {r.get('case_id')!r} is left out")
         columns.append(rubric_to_column(rub.with_criteria(kept)) if drop else r["gold_rubric"])
+        drop_seen.update(drop & set(rub.texts))
+    if drop - drop_seen:  # a mistyped criterion would otherwise leave the gold unchanged, silently
+        raise ValueError(f"gold_scorer: no gold criterion reads {sorted(drop - drop_seen)}")
     gold = GoldReward(RuleVerifier())
 
     def score(idx: list[int], texts: list[str]) -> np.ndarray:

@@ -71,3 +71,16 @@ def test_figure_draws_conditions():
                                   "gold_content_hi")}  # fmt: skip
     fig = plot({"title": "t", "conditions": [c], "kl_limit": 10, "content_without": ["x"]})
     assert fig.axes[3].axison and len(fig.axes[3].lines) == 2  # the win rate and the 0.5 line
+
+
+def test_leaving_out_a_criterion_that_no_gold_rubric_has_is_an_error():
+    """A mistyped --content-without must not silently leave the content gold equal to the gold."""
+    from rft.data import DataSpec, load_rubric_dataset
+    from rft.winrate import gold_scorer
+
+    held = load_rubric_dataset(DataSpec("examples/real_rft/prompts.json", gold_rubrics="examples/real_rft/gold.json"))
+    with pytest.raises(ValueError, match="no gold criterion reads"):
+        gold_scorer(held.eval[:2], ("Reads as sentence",))
+    assert gold_scorer(held.eval[:2], (COHERENCE,))([0], ["Hold it under cool running water."])[0] == pytest.approx(
+        (3 + 2 + 1) / 8
+    )
