@@ -191,7 +191,7 @@ def figure_data(result: RealLLMResult, config: RealLLMConfig) -> dict[str, Any]:
         cond["kl_seq_seeds"] = c.curves.kl_seq.tolist()
         cond["gold_seeds"] = c.curves.gold.tolist()
         cond["win_gold_seeds"] = result.extra[c.name]["win_gold"].tolist()
-        for k, m in result.extra[cond["name"]].items():
+        for k, m in result.extra[c.name].items():
             iv = interval(m, nan="omit")
             cond[k], cond[f"{k}_lo"], cond[f"{k}_hi"] = (np.atleast_1d(x).tolist() for x in (iv.mean, iv.lo, iv.hi))
     data["kl_limit"] = config.kl_limit
@@ -227,12 +227,15 @@ def _sweep_md(data: dict[str, Any]) -> str:
 
 
 def report(result: RealLLMResult, config: RealLLMConfig, out_dir: str | Path) -> dict[str, Path]:
-    from rft.seeds import report as seeds_report
+    from rft.seeds import metrics, metrics_csv
 
     out = Path(out_dir)
-    paths = seeds_report(result.seeds, out, stem="real_llm", title=config.title)
-    data = figure_data(result, config)
-    paths["figure_data"] = write_json(out / "real_llm_curves.json", data)  # rft.seeds' curves, plus EXTRA
+    data = figure_data(result, config)  # rft.seeds' figure data plus EXTRA: written once, here
+    paths = {
+        "json": write_json(out / "real_llm_metrics.json", metrics(result.seeds)),
+        "csv": atomic_write_text(out / "real_llm_metrics.csv", metrics_csv(result.seeds)),
+        "figure_data": write_json(out / "real_llm_curves.json", data),
+    }
     paths["sweep"] = atomic_write_text(out / "sweep.md", _sweep_md(data))
     lines = ["# Held-out completions at the start, the gold peak and the end (per seed)", ""]
     for seed, by_label in result.examples.items():
